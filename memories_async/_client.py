@@ -1,0 +1,383 @@
+"""The async client: one session, one rate governor, every read endpoint of the API."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Iterable
+from types import TracebackType
+from typing import Any, Self
+
+import aiohttp
+
+from . import _protocol as protocol
+from ._config import Config, RetryPolicy
+from ._converter import (
+    structure_transcript,
+    structure_unique_ids,
+    structure_video,
+    structure_video_page,
+)
+from ._errors import AccountError, HTTPStatusError, MemoriesError
+from ._governor import RateGovernor
+from ._models import Transcript, TranscriptKind, Video, VideoStatus
+from ._retry import OnRetry, call_with_retries
+from ._transport import Transport, new_session
+
+logger = logging.getLogger("memories_async")
+
+
+def _kind(kind: TranscriptKind | str) -> TranscriptKind:
+    try:
+        return TranscriptKind(kind)
+    except ValueError:
+        raise ValueError(f"'kind' must be 'visual' or 'audio', got {kind!r}") from None
+
+
+def _unique_id(value: str | None, default: str | None) -> str | None:
+    if value is None:
+        return default
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("'unique_id' must be a non-empty string; pass None for the default")
+    return value
+
+
+class MemoriesClient:
+    """An asyncio client for the memories.ai API.
+
+    Use it as ``async with MemoriesClient() as client: ...`` or call
+    :meth:`aclose` when done. Settings come from the keyword arguments, then
+    ``config``, then the environment (``MEMORIES_API_KEY``,
+    ``MEMORIES_BASE_URL``, ``MEMORIES_UNIQUE_ID``); see :class:`Config`.
+
+    One aiohttp session carries every call. Pass ``session`` to use your own:
+    the client borrows it and never closes it. Otherwise the client creates
+    one on first use and closes it in :meth:`aclose`.
+
+    Every call of the client goes through one :class:`RateGovernor`: a
+    rate-limit answer pauses all of them together. After an account-wide
+    error (bad key, no credits, disabled account) every further call raises
+    that error again without reaching the network.
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        unique_id: str | None = None,
+        timeout: float | None = None,
+        connect_timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+        rate: float | None = None,
+        max_connections: int | None = None,
+        config: Config | None = None,
+        session: aiohttp.ClientSession | None = None,
+        governor: RateGovernor | None = None,
+    ) -> None:
+        overrides = {
+            "api_key": api_key,
+            "base_url": base_url,
+            "unique_id": unique_id,
+            "timeout": timeout,
+            "connect_timeout": connect_timeout,
+            "retry": retry,
+            "rate": rate,
+            "max_connections": max_connections,
+        }
+        if config is None:
+            config = Config.from_env(**overrides)
+        else:
+            given = {k: v for k, v in overrides.items() if v is not None}
+            config = config.replace(**given) if given else config
+        self._config = config
+        self._session = session
+        self._transport: Transport | None = None
+        self._closed = False
+        self._fatal: AccountError | None = None
+        self._caption_path = False
+        self._headers = protocol.build_headers(config.api_key, config.user_agent)
+        self._urls: dict[str, str] = {}
+        waits = config.retry.backoff
+        self.governor = governor or RateGovernor(
+            rate=config.rate, adaptive=waits, cooldown=1.0 if waits else 0.0
+        )
+        """The rate governor shared by every call of this client."""
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return (
+            f"<MemoriesClient base_url={self._config.base_url!r}"
+            f" unique_id={self._config.unique_id!r} {state}>"
+        )
+
+    @property
+    def config(self) -> Config:
+        """The frozen settings of this client."""
+        return self._config
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`aclose` has been called."""
+        return self._closed
+
+    async def __aenter__(self) -> Self:
+        self._get_transport()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the session if the client created it; further calls raise ``RuntimeError``."""
+        self._closed = True
+        if self._transport is not None:
+            await self._transport.aclose()
+
+    # -- reads --------------------------------------------------------------
+
+    async def get_transcription(
+        self,
+        video_no: str,
+        /,
+        *,
+        kind: TranscriptKind | str = TranscriptKind.VISUAL,
+        unique_id: str | None = None,
+        public: bool | None = None,
+    ) -> Transcript:
+        """Fetch the visual (scene captions) or audio (speech) transcript of a video.
+
+        Public-library videos (numbers starting ``PI-``) are read from the
+        public endpoints, without ``unique_id``; pass ``public`` to choose
+        explicitly. A video with nothing to give (not processed yet, no
+        speech, or read under another ``unique_id``) yields an empty
+        :class:`Transcript`, not an error.
+
+        Raises :class:`InvalidVideoNumberError` for a malformed number and the
+        :class:`MemoriesError` of the last attempt when retries run out.
+        """
+        transcript, _attempts = await self.fetch_transcript(
+            video_no, kind=kind, unique_id=unique_id, public=public
+        )
+        return transcript
+
+    async def fetch_transcript(
+        self,
+        video_no: str,
+        /,
+        *,
+        kind: TranscriptKind | str = TranscriptKind.VISUAL,
+        unique_id: str | None = None,
+        public: bool | None = None,
+        on_retry: OnRetry | None = None,
+    ) -> tuple[Transcript, int]:
+        """Like :meth:`get_transcription`, also returning the number of attempts made.
+
+        ``on_retry(error, attempt, wait)`` is called before each retry.
+        """
+        number = protocol.check_video_no(video_no)
+        kind = _kind(kind)
+        is_public = protocol.is_public(number) if public is None else public
+        namespace = None if is_public else _unique_id(unique_id, self._config.unique_id)
+        params = {"video_no": number, "unique_id": namespace}
+        caption = self._caption_path and kind is TranscriptKind.VISUAL and not is_public
+        endpoint = protocol.transcription_endpoint(kind, public=is_public, caption=caption)
+        try:
+            data, attempts = await self._call_get(endpoint, params, number, on_retry)
+        except HTTPStatusError as exc:
+            if exc.status != 404 or endpoint != protocol.VIDEO_TRANSCRIPTION:
+                raise
+            # The newest API names the visual endpoint get_video_caption.
+            data, attempts = await self._call_get(protocol.VIDEO_CAPTION, params, number, on_retry)
+            self._caption_path = True
+            attempts += exc.attempts
+        try:
+            return structure_transcript(data, video_no=number, kind=kind), attempts
+        except MemoriesError as exc:
+            exc.video_no, exc.endpoint, exc.attempts = number, endpoint, attempts
+            raise
+
+    async def get_metadata(self, video_no: str, /, *, unique_id: str | None = None) -> Video | None:
+        """Fetch one video's status and details; ``None`` when the number is unknown."""
+        number = protocol.check_video_no(video_no)
+        params = {"video_no": number, "unique_id": _unique_id(unique_id, self._config.unique_id)}
+        data, _ = await self._call_get(protocol.GET_METADATA, params, number, None)
+        video: Video | None = self._structured(structure_video, data, protocol.GET_METADATA, number)
+        return video
+
+    async def list_videos(
+        self,
+        *,
+        status: VideoStatus | str | None = None,
+        video_name: str | None = None,
+        video_nos: Iterable[str] | None = None,
+        tag: str | None = None,
+        unique_id: str | None = None,
+        page_size: int = protocol.MAX_PAGE_SIZE,
+    ) -> AsyncIterator[Video]:
+        """Iterate over every video of the library, page after page, lazily.
+
+        Filters are sent to the service as given. Pages hold ``page_size``
+        videos (at most 200); iteration stops at ``total_count`` or at the
+        first short page. Use ``contextlib.aclosing`` to stop early cleanly.
+        """
+        if isinstance(page_size, bool) or not 1 <= page_size <= protocol.MAX_PAGE_SIZE:
+            raise ValueError(
+                f"'page_size' must be between 1 and {protocol.MAX_PAGE_SIZE}, got {page_size!r}"
+            )
+        numbers = None
+        if video_nos is not None:
+            numbers = [protocol.check_video_no(n) for n in video_nos]
+        body: dict[str, Any] = {
+            "size": page_size,
+            "unique_id": _unique_id(unique_id, self._config.unique_id),
+            "status": None if status is None else str(status),
+            "video_name": video_name,
+            "video_nos": numbers,
+            "tag": tag,
+        }
+        page = 1
+        seen = 0
+        while True:
+            request = protocol.post_request(
+                self._url(protocol.LIST_VIDEOS),
+                protocol.LIST_VIDEOS,
+                self._headers,
+                body={"page": page, **body},
+            )
+            data, _ = await self._call(request, None)
+            videos, total = self._structured(structure_video_page, data, protocol.LIST_VIDEOS, None)
+            for video in videos:
+                yield video
+            seen += len(videos)
+            if len(videos) < page_size or (total is not None and seen >= total):
+                return
+            page += 1
+
+    async def list_unique_ids(self) -> tuple[str, ...]:
+        """The ``unique_id`` namespaces the account has used."""
+        data, _ = await self._call_get(protocol.LIST_UNIQUE_IDS, {}, None, None)
+        ids: tuple[str, ...] = self._structured(
+            structure_unique_ids, data, protocol.LIST_UNIQUE_IDS, None
+        )
+        return ids
+
+    # -- plumbing -------------------------------------------------------------
+
+    def _get_transport(self) -> Transport:
+        if self._closed:
+            raise RuntimeError("the client is closed; create a new MemoriesClient")
+        if self._transport is None:
+            config = self._config
+            if self._session is None:
+                session = new_session(
+                    max_connections=config.max_connections,
+                    connect_timeout=config.connect_timeout,
+                )
+                owns = True
+            else:
+                session, owns = self._session, False
+            self._transport = Transport(
+                session,
+                owns_session=owns,
+                timeout=config.timeout,
+                connect_timeout=config.connect_timeout,
+            )
+        return self._transport
+
+    def _url(self, endpoint: str) -> str:
+        url = self._urls.get(endpoint)
+        if url is None:
+            url = self._urls[endpoint] = protocol.api_url(self._config.base_url, endpoint)
+        return url
+
+    def _structured(self, structure: Any, data: Any, endpoint: str, video_no: str | None) -> Any:
+        try:
+            return structure(data)
+        except MemoriesError as exc:
+            exc.video_no, exc.endpoint = video_no, endpoint
+            raise
+
+    async def _call_get(
+        self,
+        endpoint: str,
+        params: dict[str, str | None],
+        video_no: str | None,
+        on_retry: OnRetry | None,
+    ) -> tuple[Any, int]:
+        request = protocol.get_request(
+            self._url(endpoint), endpoint, self._headers, params=params, video_no=video_no
+        )
+        return await self._call(request, on_retry)
+
+    async def _call(self, request: protocol.Request, on_retry: OnRetry | None) -> tuple[Any, int]:
+        if self._fatal is not None:
+            raise type(self._fatal)(
+                self._fatal.message,
+                code=self._fatal.code,
+                msg=self._fatal.msg,
+                status=self._fatal.status,
+                video_no=request.video_no,
+                endpoint=request.endpoint,
+            )
+        transport = self._get_transport()
+
+        async def attempt(number: int) -> Any:
+            sent_at = await self.governor.acquire()
+            started = time.perf_counter()
+            try:
+                response = await transport.send(request)
+                data = protocol.parse_response(
+                    response.status,
+                    response.headers,
+                    response.body,
+                    endpoint=request.endpoint,
+                    video_no=request.video_no,
+                )
+            except MemoriesError as exc:
+                self._failed(exc, sent_at)
+                _log_attempt(request, number, started, exc)
+                raise
+            self.governor.on_success()
+            if logger.isEnabledFor(logging.DEBUG):
+                _log_attempt(request, number, started, None, response.status)
+            return data
+
+        return await call_with_retries(attempt, self._config.retry, on_retry=on_retry)
+
+    def _failed(self, exc: MemoriesError, sent_at: float) -> None:
+        if exc.rate_limited:
+            self.governor.on_rate_limited(
+                sent_at=sent_at, retry_after=getattr(exc, "retry_after", None)
+            )
+        if isinstance(exc, AccountError) and self._fatal is None:
+            self._fatal = exc
+
+
+def _log_attempt(
+    request: protocol.Request,
+    attempt: int,
+    started: float,
+    error: MemoriesError | None,
+    status: int | None = None,
+) -> None:
+    if not logger.isEnabledFor(logging.DEBUG):
+        return
+    status = getattr(error, "status", status)
+    code = getattr(error, "code", None) if error is not None else protocol.SUCCESS
+    logger.debug(
+        "%s %s video_no=%s status=%s code=%s attempt=%d elapsed=%.3fs%s",
+        request.method,
+        request.endpoint,
+        request.video_no or "-",
+        status if status is not None else "-",
+        code or "-",
+        attempt,
+        time.perf_counter() - started,
+        f" error={type(error).__name__}" if error is not None else "",
+    )

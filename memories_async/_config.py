@@ -1,0 +1,176 @@
+"""Configuration: explicit arguments, then the environment, then defaults, frozen once.
+
+Configuration flows one way: a :class:`Config` is built (directly, or by
+:meth:`Config.from_env`), validated as a whole, and handed to the components
+that need it. Nothing reads the environment later.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from ._errors import ConfigError
+
+DEFAULT_BASE_URL = "https://api.memories.ai"
+API_PREFIX = "/serve/api/v1/"
+
+ENV_API_KEY = "MEMORIES_API_KEY"
+ENV_BASE_URL = "MEMORIES_BASE_URL"
+ENV_UNIQUE_ID = "MEMORIES_UNIQUE_ID"
+
+
+def _positive(name: str) -> Any:
+    def check(_inst: object, _attr: object, value: float | None) -> None:
+        if value is None:
+            return
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{name!r} must be a number, got {type(value).__name__}")
+        if not (value > 0 and math.isfinite(value)):
+            raise ConfigError(f"{name!r} must be > 0, got {value!r}")
+
+    return check
+
+
+def _count(name: str, minimum: int) -> Any:
+    def check(_inst: object, _attr: object, value: int) -> None:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{name!r} must be a whole number, got {value!r}")
+        if value < minimum:
+            raise ConfigError(f"{name!r} must be >= {minimum}, got {value}")
+
+    return check
+
+
+@attrs.frozen(kw_only=True)
+class RetryPolicy:
+    """When and how long to retry a call that failed with a retryable error.
+
+    A call is tried at most ``attempts`` times and never past ``total_timeout``
+    seconds from its first attempt. Between attempts the client waits a random
+    time between 0 and ``min(max_wait, initial_wait * 2 ** (attempt - 1))``
+    (exponential backoff with full jitter), or the server's ``Retry-After``
+    when it sends one. Code ``"0001"``, which the service uses both for bad
+    input and for passing faults, is tried at most ``transient_attempts`` times.
+    ``backoff=False`` removes every wait, for tests: back-off between
+    attempts, and the governor's cooldown and adaptive slowing after
+    rate-limit answers (an explicit ``rate`` still applies).
+    """
+
+    attempts: int = attrs.field(default=5, validator=_count("retry.attempts", 1))
+    total_timeout: float | None = attrs.field(
+        default=300.0, validator=_positive("retry.total_timeout")
+    )
+    initial_wait: float = attrs.field(default=0.5, validator=_positive("retry.initial_wait"))
+    max_wait: float = attrs.field(default=30.0, validator=_positive("retry.max_wait"))
+    transient_attempts: int = attrs.field(
+        default=3, validator=_count("retry.transient_attempts", 1)
+    )
+    backoff: bool = True
+
+    def wait_before(self, attempt: int, *, random: float) -> float:
+        """Seconds to wait before try number ``attempt + 1``, given a ``random`` in [0, 1)."""
+        if not self.backoff:
+            return 0.0
+        ceiling = min(self.max_wait, self.initial_wait * 2.0 ** (attempt - 1))
+        return ceiling * random
+
+
+def _check_api_key(_inst: object, _attr: object, value: str) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(
+            f"no API key: pass api_key=... or set the {ENV_API_KEY} environment variable"
+        )
+    if value != value.strip() or any(c in value for c in "\r\n\t ") or not value.isprintable():
+        raise ConfigError("the API key holds whitespace or control characters; check its source")
+    if value.lower().startswith("bearer"):
+        raise ConfigError("the API key is sent raw: drop the 'Bearer ' prefix")
+
+
+def _check_base_url(_inst: object, _attr: object, value: str) -> None:
+    if not isinstance(value, str) or not value.startswith(("http://", "https://")):
+        raise ConfigError(
+            f"base_url must start with http:// or https://, got {value!r}"
+            f" (set it with base_url=... or {ENV_BASE_URL})"
+        )
+
+
+def _check_unique_id(_inst: object, _attr: object, value: str | None) -> None:
+    if value is None:
+        return
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(
+            "unique_id must be a non-empty string: leave it unset to use the"
+            f" service's default namespace (or unset {ENV_UNIQUE_ID})"
+        )
+
+
+def _strip_slash(value: str) -> str:
+    return value.rstrip("/") if isinstance(value, str) else value
+
+
+def _redacted(_value: str) -> str:
+    return "'***'"
+
+
+@attrs.frozen(kw_only=True)
+class Config:
+    """Every setting of a client, validated and frozen.
+
+    Build it directly, or with :meth:`from_env` to fill what is not given from
+    ``MEMORIES_API_KEY``, ``MEMORIES_BASE_URL`` and ``MEMORIES_UNIQUE_ID``.
+    The API key never appears in ``repr()``.
+
+    ``timeout`` bounds one attempt, ``connect_timeout`` the connection part of
+    it, ``retry.total_timeout`` a whole call with its retries. ``rate`` caps
+    requests per second across every call of the client (``None``: no cap but
+    the shared back-off on rate-limit answers). ``max_connections`` sizes the
+    connection pool of a session the client creates.
+    """
+
+    api_key: str = attrs.field(validator=_check_api_key, repr=_redacted)
+    base_url: str = attrs.field(
+        default=DEFAULT_BASE_URL,
+        converter=_strip_slash,
+        validator=_check_base_url,
+    )
+    unique_id: str | None = attrs.field(default=None, validator=_check_unique_id)
+    timeout: float = attrs.field(default=60.0, validator=_positive("timeout"))
+    connect_timeout: float = attrs.field(default=10.0, validator=_positive("connect_timeout"))
+    retry: RetryPolicy = attrs.field(factory=RetryPolicy)
+    rate: float | None = attrs.field(default=None, validator=_positive("rate"))
+    max_connections: int = attrs.field(default=64, validator=_count("max_connections", 1))
+    user_agent: str = "memories-async"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, /, **overrides: Any) -> Config:
+        """Build a config from explicit ``overrides``, then the environment, then defaults.
+
+        An override of ``None`` counts as not given. Raises :class:`ConfigError`
+        naming the setting when one is missing or invalid.
+        """
+        env = os.environ if env is None else env
+        values = {k: v for k, v in overrides.items() if v is not None}
+        unknown = set(values) - {f.name for f in attrs.fields(cls)}
+        if unknown:
+            raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        for name, var in (
+            ("api_key", ENV_API_KEY),
+            ("base_url", ENV_BASE_URL),
+            ("unique_id", ENV_UNIQUE_ID),
+        ):
+            if name not in values and env.get(var):
+                values[name] = env[var].strip()
+        if "api_key" not in values:
+            raise ConfigError(
+                f"no API key: pass api_key=... or set the {ENV_API_KEY} environment variable"
+            )
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> Config:
+        """A copy with ``changes`` applied and validated."""
+        return attrs.evolve(self, **changes)

@@ -1,0 +1,259 @@
+"""Wire payloads to models: every quirk of the memories.ai answers lives here.
+
+The service's answers disagree with its documentation and with themselves:
+
+* transcripts arrive as ``transcriptions`` of ``{index, content, startTime,
+  endTime}`` with the times as strings of whole seconds (live answers), or as
+  the documented ``transcription`` of ``{text, start, end}`` with floats;
+* ``data: null`` and an empty list both mean "nothing to give";
+* numbers arrive as strings in some versions and as numbers in others;
+* ``cause`` may hold the literal string ``"null"``;
+* ``createTime`` / ``create_time`` are epoch milliseconds, as strings or numbers;
+* unknown extra fields come and go and are ignored.
+
+Structuring uses a fast cattrs converter; when it fails, the payload is
+structured again with detailed validation to name the offending field in the
+:class:`~memories_async.DecodeError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import cattrs
+from cattrs.gen import make_dict_structure_fn, override
+
+from ._errors import DecodeError
+from ._models import Segment, Transcript, TranscriptKind, Video, VideoStatus
+
+
+def _to_float(value: Any, _type: object = float) -> float:
+    if isinstance(value, bool):
+        raise TypeError("expected a number, got a boolean")
+    if isinstance(value, str):
+        value = value.strip()
+    return float(value)
+
+
+def _to_int(value: Any, _type: object = int) -> int:
+    if isinstance(value, bool):
+        raise TypeError("expected a number, got a boolean")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError(f"expected a whole number, got {value!r}")
+        return int(value)
+    if isinstance(value, str):
+        text = value.strip()
+        return int(float(text)) if "." in text else int(text)
+    return int(value)
+
+
+def _to_str(value: Any, _type: object = str) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    raise TypeError(f"expected a string, got {type(value).__name__}")
+
+
+def _text(value: Any, _type: object = str) -> str:
+    return "" if value is None else _to_str(value)
+
+
+def _null(value: Any) -> bool:
+    """Whether a wire value means "absent": null, empty, or the literal string "null"."""
+    return value is None or (isinstance(value, str) and value.strip() in ("", "null", "None"))
+
+
+def _optional(convert: Any) -> Any:
+    def structure(value: Any, _type: object) -> Any:
+        return None if _null(value) else convert(value)
+
+    return structure
+
+
+def _to_datetime(value: Any, _type: object = datetime) -> datetime:
+    if isinstance(value, str) and not value.strip().lstrip("-").isdigit():
+        parsed = datetime.fromisoformat(value.strip())
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return datetime.fromtimestamp(_to_int(value) / 1000, tz=UTC)
+
+
+def _to_status(value: Any, _type: object = VideoStatus) -> VideoStatus:
+    return VideoStatus(_to_str(value).strip().upper())
+
+
+def _configure(converter: cattrs.Converter) -> cattrs.Converter:
+    converter.register_structure_hook(float, _to_float)
+    converter.register_structure_hook(int, _to_int)
+    converter.register_structure_hook(str, _to_str)
+    converter.register_structure_hook(float | None, _optional(_to_float))
+    converter.register_structure_hook(int | None, _optional(_to_int))
+    converter.register_structure_hook(str | None, _optional(_to_str))
+    converter.register_structure_hook(datetime | None, _optional(_to_datetime))
+    converter.register_structure_hook(VideoStatus, _to_status)
+
+    live_segment = make_dict_structure_fn(
+        Segment,
+        converter,
+        text=override(rename="content", struct_hook=_text),
+        start=override(rename="startTime"),
+        end=override(rename="endTime"),
+    )
+    documented_segment = make_dict_structure_fn(
+        Segment, converter, text=override(struct_hook=_text)
+    )
+    converter.register_structure_hook(
+        Segment,
+        lambda d, t: live_segment(d, t) if "content" in d else documented_segment(d, t),
+    )
+    converter.register_structure_hook(
+        Video,
+        make_dict_structure_fn(
+            Video,
+            converter,
+            name=override(rename="video_name"),
+            created_at=override(rename="create_time"),
+        ),
+    )
+    return converter
+
+
+_fast = _configure(cattrs.Converter(detailed_validation=False))
+_detailed = _configure(cattrs.Converter(detailed_validation=True))
+
+
+_WIRE_NAMES = {
+    # (model attribute path suffix -> wire name) for the live transcript shape.
+    ".start": ".startTime",
+    ".end": ".endTime",
+    ".text": ".content",
+}
+
+
+def _decode_error(exc: Exception, what: str, path: str, payload: Any) -> DecodeError:
+    if not isinstance(exc, cattrs.BaseValidationError):
+        return DecodeError(f"unexpected {what} in the answer: {exc}")
+    details = cattrs.transform_error(exc, path=path)
+    first = details[0] if details else str(exc)
+    reason, _, field = first.rpartition(" @ ")
+    if not reason:
+        return DecodeError(f"unexpected {what} in the answer: {first}")
+    if _is_live_shape(payload):
+        for attribute, wire in _WIRE_NAMES.items():
+            if field.endswith(attribute):
+                field = field[: -len(attribute)] + wire
+    return DecodeError(f"unexpected {what} in the answer: {reason} at {field}", field=field)
+
+
+def _is_live_shape(payload: Any) -> bool:
+    return (
+        isinstance(payload, list)
+        and bool(payload)
+        and isinstance(payload[0], Mapping)
+        and "content" in payload[0]
+    )
+
+
+def _structure(payload: Any, cls: Any, what: str, path: str) -> Any:
+    try:
+        return _fast.structure(payload, cls)
+    except Exception:  # noqa: S110 - structured again below, to name the field
+        pass
+    try:
+        _detailed.structure(payload, cls)
+    except Exception as exc:
+        raise _decode_error(exc, what, path, payload) from exc
+    raise DecodeError(f"unexpected {what} in the answer")  # pragma: no cover
+
+
+def _segment_items(data: Mapping[str, Any]) -> tuple[str, list[Any]]:
+    for key in ("transcriptions", "transcription"):
+        items = data.get(key)
+        if items is not None:
+            if not isinstance(items, list):
+                raise DecodeError(
+                    f"unexpected transcript in the answer: {key} is a"
+                    f" {type(items).__name__}, not a list",
+                    field=f"$.{key}",
+                )
+            return key, items
+    return "transcriptions", []
+
+
+def structure_transcript(data: Any, *, video_no: str, kind: TranscriptKind) -> Transcript:
+    """Build a :class:`Transcript` from the ``data`` of a transcription answer.
+
+    ``data`` may be ``None`` or hold no segments: the result is then an empty
+    transcript. Segments without an ``index`` (documented shape) are numbered
+    by position. Raises :class:`DecodeError` naming the field that cannot be read.
+    """
+    if _null(data):
+        return Transcript(video_no=video_no, kind=kind)
+    if not isinstance(data, Mapping):
+        raise DecodeError(
+            f"unexpected transcript in the answer: data is a {type(data).__name__}",
+            field="$",
+        )
+    key, items = _segment_items(data)
+    items = [
+        {**item, "index": position} if isinstance(item, dict) and "index" not in item else item
+        for position, item in enumerate(items)
+    ]
+    segments = _structure(items, tuple[Segment, ...], "transcript", f"$.{key}")
+    created = data.get("createTime", data.get("create_time"))
+    return Transcript(
+        video_no=_answered_video_no(data, video_no),
+        kind=kind,
+        segments=segments,
+        created_at=_structure(created, datetime | None, "transcript", "$.createTime"),
+    )
+
+
+def _answered_video_no(data: Mapping[str, Any], asked: str) -> str:
+    answered = data.get("videoNo", data.get("video_no"))
+    return answered if isinstance(answered, str) and answered else asked
+
+
+def structure_video(data: Any) -> Video | None:
+    """Build a :class:`Video` from a ``list_videos`` item or ``get_metadata`` data.
+
+    ``None`` (an unknown video number) gives ``None``.
+    """
+    if _null(data):
+        return None
+    return _structure(data, Video, "video", "$")  # type: ignore[no-any-return]
+
+
+def structure_video_page(data: Any) -> tuple[list[Video], int | None]:
+    """Read one ``list_videos`` page: its videos and the ``total_count`` when given."""
+    if _null(data):
+        return [], 0
+    if not isinstance(data, Mapping):
+        raise DecodeError(
+            f"unexpected video list in the answer: data is a {type(data).__name__}", field="$"
+        )
+    items = data.get("videos")
+    if _null(items):
+        items = []
+    videos = _structure(items, list[Video], "video list", "$.videos")
+    total = _structure(data.get("total_count"), int | None, "video list", "$.total_count")
+    return videos, total
+
+
+def structure_unique_ids(data: Any) -> tuple[str, ...]:
+    """Read the ``unique_ids`` of a ``list_unique_ids`` answer."""
+    if _null(data):
+        return ()
+    if isinstance(data, Mapping):
+        data = data.get("unique_ids")
+        if _null(data):
+            return ()
+    return _structure(data, tuple[str, ...], "unique_id list", "$.unique_ids")  # type: ignore[no-any-return]
+
+
+def unstructure(model: Any) -> Any:
+    """Turn a model back into plain Python data (snake_case keys, ISO datetimes as-is)."""
+    return _fast.unstructure(model)

@@ -1,0 +1,322 @@
+"""Every error the SDK raises, under one root.
+
+::
+
+    MemoriesError                      root; .video_no, .endpoint, .retryable
+    ├── ConfigError                    a setting is missing or invalid (also a ValueError)
+    ├── InvalidVideoNumberError        a video number is empty, blank or not a string
+    ├── TransportError                 no usable HTTP answer: refused, reset, DNS, TLS
+    │   └── RequestTimeoutError        an attempt took longer than the configured timeout
+    ├── HTTPStatusError                HTTP status other than 2xx; .status, .retry_after
+    ├── DecodeError                    the body is not the JSON envelope, or a field is wrong
+    ├── APIError                       the envelope carried a code other than "0000"; .code, .msg
+    │   ├── TransientAPIError          "0001": bad input, "network abnormal" or not found
+    │   ├── InvalidParameterError      "0003"
+    │   ├── DuplicateRequestError      "0409"
+    │   ├── RateLimitError             "0429"
+    │   └── AccountError               fatal for the whole client, not just one call
+    │       ├── AuthenticationError    "0401": missing or invalid API key
+    │       ├── InsufficientCreditsError  "0402"
+    │       ├── AccountDisabledError   "0403"
+    │       └── PermissionDeniedError  "9009"
+    └── AccountHaltedError             a batch stopped because of an AccountError; .cause
+
+Each error says whether retrying the same call may succeed (``retryable``),
+whether it is a rate-limit answer (``rate_limited``) and whether it condemns
+every call of the client (``fatal``). No error ever holds the API key.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class MemoriesError(Exception):
+    """Root of every error raised by memories-async.
+
+    ``str(error)`` is one line that says what happened and, where it helps,
+    what to do about it.
+    """
+
+    @property
+    def retryable(self) -> bool:
+        """Whether the same call may succeed if tried again."""
+        return False
+
+    @property
+    def rate_limited(self) -> bool:
+        """Whether this is a rate-limit answer (it slows every caller of the client)."""
+        return False
+
+    @property
+    def fatal(self) -> bool:
+        """Whether the error condemns every further call of the client (bad key, no credits)."""
+        return False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        video_no: str | None = None,
+        endpoint: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.video_no = video_no
+        self.endpoint = endpoint
+        self.attempts = 1
+        """How many attempts the call made before giving up with this error."""
+
+    def __str__(self) -> str:
+        where = []
+        if self.endpoint:
+            where.append(self.endpoint)
+        if self.video_no:
+            where.append(f"video_no={self.video_no}")
+        return f"{self.message} ({', '.join(where)})" if where else self.message
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self)!r})"
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild, (type(self), self.__dict__))
+
+
+def _rebuild(cls: type[MemoriesError], state: dict[str, object]) -> MemoriesError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, state.get("message", ""))
+    error.__dict__.update(state)
+    return error
+
+
+class ConfigError(MemoriesError, ValueError):
+    """A setting is missing or invalid; the message names it and how to fix it."""
+
+
+class InvalidVideoNumberError(MemoriesError, ValueError):
+    """A video number is empty, blank, or not a string."""
+
+
+class TransportError(MemoriesError):
+    """No usable HTTP answer: connection refused or reset, DNS or TLS failure."""
+
+    @property
+    def retryable(self) -> bool:
+        return True
+
+
+class RequestTimeoutError(TransportError):
+    """One attempt took longer than the configured per-attempt timeout."""
+
+
+class HTTPStatusError(MemoriesError):
+    """The server answered with an HTTP status other than 2xx.
+
+    5xx and 429 are retryable; 429 is also a rate-limit answer. ``retry_after``
+    holds the seconds of a ``Retry-After`` header when the server sent one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        retry_after: float | None = None,
+        video_no: str | None = None,
+        endpoint: str | None = None,
+    ) -> None:
+        super().__init__(message, video_no=video_no, endpoint=endpoint)
+        self.status = status
+        self.retry_after = retry_after
+
+    @property
+    def retryable(self) -> bool:
+        return self.status in (408, 429) or self.status >= 500
+
+    @property
+    def rate_limited(self) -> bool:
+        return self.status == 429
+
+
+class DecodeError(MemoriesError):
+    """The answer is not the JSON envelope the API promises, or a field cannot be read.
+
+    A body that is not JSON at all (an HTML page from a proxy, a truncated
+    answer) is retryable; a well-formed answer with a field of the wrong type
+    is not. ``field`` names the offending field (for example
+    ``$.transcriptions[3].startTime``) when known.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool = False,
+        field: str | None = None,
+        status: int | None = None,
+        video_no: str | None = None,
+        endpoint: str | None = None,
+    ) -> None:
+        super().__init__(message, video_no=video_no, endpoint=endpoint)
+        self.field = field
+        self.status = status
+        self._retryable = retryable
+
+    @property
+    def retryable(self) -> bool:
+        return self._retryable
+
+
+class APIError(MemoriesError):
+    """The envelope carried a code other than ``"0000"``.
+
+    ``code`` and ``msg`` are the service's own; ``status`` is the HTTP status
+    the envelope came with (normally 200).
+    """
+
+    code_: ClassVar[str] = ""
+    """The envelope code this class stands for (empty on the base class)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str,
+        msg: str,
+        status: int = 200,
+        video_no: str | None = None,
+        endpoint: str | None = None,
+    ) -> None:
+        super().__init__(message, video_no=video_no, endpoint=endpoint)
+        self.code = code
+        self.msg = msg
+        self.status = status
+
+
+class TransientAPIError(APIError):
+    """Code ``"0001"``: a parameter problem, a passing "network abnormal", or an unknown video.
+
+    The service uses the same code for all three, so the client retries it a
+    few times before reporting it.
+    """
+
+    @property
+    def retryable(self) -> bool:
+        return True
+
+    code_ = "0001"
+
+
+class InvalidParameterError(APIError):
+    """Code ``"0003"``: the service refused a parameter."""
+
+    code_ = "0003"
+
+
+class DuplicateRequestError(APIError):
+    """Code ``"0409"``: the service saw the same request already."""
+
+    code_ = "0409"
+
+
+class RateLimitError(APIError):
+    """Code ``"0429"``: the account exceeded its request rate; every caller backs off."""
+
+    @property
+    def retryable(self) -> bool:
+        return True
+
+    @property
+    def rate_limited(self) -> bool:
+        return True
+
+    code_ = "0429"
+
+
+class AccountError(APIError):
+    """An answer that condemns every call of the client, not only this one."""
+
+    @property
+    def fatal(self) -> bool:
+        return True
+
+
+class AuthenticationError(AccountError):
+    """Code ``"0401"``: the API key is missing or invalid."""
+
+    code_ = "0401"
+
+
+class InsufficientCreditsError(AccountError):
+    """Code ``"0402"``: the account has run out of credits."""
+
+    code_ = "0402"
+
+
+class AccountDisabledError(AccountError):
+    """Code ``"0403"``: the developer account is disabled."""
+
+    code_ = "0403"
+
+
+class PermissionDeniedError(AccountError):
+    """Code ``"9009"``: permission denied; check the API key."""
+
+    code_ = "9009"
+
+
+class AccountHaltedError(MemoriesError):
+    """A batch stopped early because one call hit an account-wide error.
+
+    ``cause`` is the :class:`AccountError` that stopped it; retrying any id of
+    the batch would fail the same way until the account is fixed.
+    """
+
+    @property
+    def fatal(self) -> bool:
+        return True
+
+    def __init__(self, cause: AccountError) -> None:
+        super().__init__(f"batch stopped: {cause}")
+        self.cause = cause
+
+
+API_ERRORS_BY_CODE: dict[str, type[APIError]] = {
+    cls.code_: cls
+    for cls in (
+        TransientAPIError,
+        InvalidParameterError,
+        DuplicateRequestError,
+        RateLimitError,
+        AuthenticationError,
+        InsufficientCreditsError,
+        AccountDisabledError,
+        PermissionDeniedError,
+    )
+}
+"""The class each documented envelope code maps to; other codes raise :class:`APIError`."""
+
+_HINTS = {
+    "0401": "check MEMORIES_API_KEY (the raw key, without 'Bearer')",
+    "0402": "the account is out of credits",
+    "0403": "the developer account is disabled",
+    "9009": "check that the API key has access to this resource",
+    "0429": "requests exceeded the account's rate limit",
+}
+
+
+def api_error(
+    code: str,
+    msg: str,
+    *,
+    status: int = 200,
+    video_no: str | None = None,
+    endpoint: str | None = None,
+) -> APIError:
+    """Build the :class:`APIError` subclass for an envelope ``code`` and ``msg``."""
+    cls = API_ERRORS_BY_CODE.get(code, APIError)
+    hint = _HINTS.get(code)
+    message = f"API error {code}: {msg or 'no message'}"
+    if hint:
+        message = f"{message}; {hint}"
+    return cls(message, code=code, msg=msg, status=status, video_no=video_no, endpoint=endpoint)

@@ -1,0 +1,187 @@
+"""The rate governor: one per client, shared by every call it makes.
+
+Three mechanisms, in the order a request meets them:
+
+1. **Shared cooldown.** When any call gets a rate-limit answer (code
+   ``"0429"`` or HTTP 429), every call of the client waits until the cooldown
+   ends, not only the one that saw it. The cooldown is the server's
+   ``Retry-After`` when given, else grows exponentially with consecutive
+   rate-limit answers (1 s, 2 s, 4 s … up to ``max_cooldown``).
+2. **Token bucket.** With a ``rate`` (requests per second), requests are
+   spaced ``1 / rate`` apart, allowing a burst of ``burst`` requests.
+3. **Adaptive rate** (AIMD). Each rate-limit answer halves the rate in force
+   (with no rate set, it starts from the rate actually achieved in the last
+   seconds); each success adds back a little (about ``recovery`` requests per
+   second, per second), never above the configured ``rate``. Default
+   settings therefore find a server's unknown limit by themselves.
+
+The memories.ai limits are per account and low: 1 to 5 QPS for the
+transcription endpoints, 5 QPS for ``list_videos``. Setting ``rate`` to the
+documented limit of your account avoids nearly all rate-limit answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import math
+import time
+from collections.abc import Awaitable, Callable
+
+import attrs
+
+MIN_RATE = 0.1
+"""The adaptive rate never drops below this many requests per second."""
+
+
+@attrs.frozen(slots=True)
+class GovernorStats:
+    """A snapshot of the governor's state and counters."""
+
+    rate: float | None
+    """Requests per second in force now (``None``: no limit)."""
+    rate_limited: int
+    """Rate-limit answers seen."""
+    cooldowns: int
+    """Cooldowns started (several answers inside one cooldown start one)."""
+    waited: float
+    """Seconds callers spent waiting in the governor, summed over callers."""
+
+
+class RateGovernor:
+    """Paces the requests of one client; see the module documentation.
+
+    ``clock`` and ``sleep`` are injectable so the pacing logic is testable
+    without real time.
+    """
+
+    def __init__(
+        self,
+        *,
+        rate: float | None = None,
+        burst: int = 1,
+        adaptive: bool = True,
+        cooldown: float = 1.0,
+        max_cooldown: float = 30.0,
+        recovery: float = 0.2,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    ) -> None:
+        if rate is not None and not (rate > 0 and math.isfinite(rate)):
+            raise ValueError(f"'rate' must be > 0 or None, got {rate!r}")
+        if burst < 1:
+            raise ValueError(f"'burst' must be >= 1, got {burst!r}")
+        self._ceiling = rate
+        self._rate = rate
+        self._burst = burst
+        self._adaptive = adaptive
+        self._cooldown_base = cooldown
+        self._max_cooldown = max_cooldown
+        self._recovery = recovery
+        self._clock = clock
+        self._sleep = sleep
+        self._next_slot = -math.inf
+        self._cooldown_until = -math.inf
+        self._consecutive = 0
+        self._last_decrease = -math.inf
+        self._recent: collections.deque[float] = collections.deque(maxlen=512)
+        self._rate_limited = 0
+        self._cooldowns = 0
+        self._waited = 0.0
+
+    def __repr__(self) -> str:
+        rate = "unlimited" if self._rate is None else f"{self._rate:.3g}/s"
+        return f"<RateGovernor rate={rate} adaptive={self._adaptive}>"
+
+    @property
+    def rate(self) -> float | None:
+        """Requests per second in force now (``None``: unlimited)."""
+        return self._rate
+
+    def stats(self) -> GovernorStats:
+        """Counters since the governor was made."""
+        return GovernorStats(self._rate, self._rate_limited, self._cooldowns, self._waited)
+
+    async def acquire(self) -> float:
+        """Wait until a request may be sent; return the time sent, on the governor's clock.
+
+        Pass the returned time to :meth:`on_rate_limited`, so that answers to
+        requests sent before the latest decrease do not decrease the rate again.
+        """
+        started = now = self._clock()
+        while True:
+            if self._cooldown_until > now:
+                await self._sleep(self._cooldown_until - now)
+                now = self._clock()
+                continue
+            rate = self._rate
+            if rate is None:
+                break
+            interval = 1.0 / rate
+            slot = max(self._next_slot, now - (self._burst - 1) * interval)
+            self._next_slot = slot + interval
+            if slot <= now:
+                break
+            await self._sleep(slot - now)
+            now = self._clock()
+            if self._cooldown_until <= now:
+                break
+        if now > started:
+            self._waited += now - started
+        self._recent.append(now)
+        return now
+
+    def on_success(self) -> None:
+        """Record a successful answer: ends the run of rate limits, recovers the rate."""
+        self._consecutive = 0
+        rate = self._rate
+        if rate is None or not self._adaptive or rate == self._ceiling:
+            return
+        # About `recovery` req/s more per second (5 %/s at high rates): at `rate`
+        # successes per second, each adds 1/rate of the per-second step.
+        rate += max(self._recovery, 0.05 * rate) / max(rate, MIN_RATE)
+        if self._ceiling is not None:
+            rate = min(rate, self._ceiling)
+        self._rate = rate
+
+    def on_rate_limited(
+        self, *, sent_at: float | None = None, retry_after: float | None = None
+    ) -> float:
+        """Record a rate-limit answer; start or extend the shared cooldown.
+
+        Returns the seconds of cooldown from now.
+        """
+        self._rate_limited += 1
+        now = self._clock()
+        stale = sent_at is not None and sent_at < self._last_decrease
+        if not stale:
+            self._consecutive += 1
+            self._decrease(now)
+        if retry_after is not None:
+            pause = min(retry_after, self._max_cooldown * 4)
+        elif self._cooldown_base <= 0:
+            pause = 0.0
+        else:
+            exponent = max(0, self._consecutive - 1)
+            pause = min(self._max_cooldown, self._cooldown_base * 2.0**exponent)
+        until = now + pause
+        if until > self._cooldown_until:
+            if self._cooldown_until <= now:
+                self._cooldowns += 1
+            self._cooldown_until = until
+        return max(0.0, self._cooldown_until - now)
+
+    def _decrease(self, now: float) -> None:
+        self._last_decrease = now
+        if not self._adaptive:
+            return
+        current = self._rate if self._rate is not None else self._observed_rate(now)
+        self._rate = max(MIN_RATE, current / 2.0)
+        self._next_slot = max(self._next_slot, now)
+
+    def _observed_rate(self, now: float) -> float:
+        window = [t for t in self._recent if now - t <= 5.0]
+        if len(window) < 2:
+            return 1.0
+        span = max(now - window[0], 1e-3)
+        return len(window) / span

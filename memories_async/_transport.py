@@ -1,0 +1,112 @@
+"""The only module that talks aiohttp: send a :class:`Request`, return status, headers, bytes.
+
+aiohttp and timeout exceptions become :class:`~memories_async.TransportError`
+(``raise … from exc``), so nothing above this layer knows which HTTP library
+carried the bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import aiohttp
+import attrs
+
+from ._errors import ConfigError, RequestTimeoutError, TransportError
+from ._protocol import Request
+
+
+@attrs.frozen(slots=True)
+class Response:
+    """What came back for one request."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+def new_session(*, max_connections: int, connect_timeout: float) -> aiohttp.ClientSession:
+    """A session sized for ``max_connections`` concurrent requests to one host."""
+    connector = aiohttp.TCPConnector(limit=max_connections, limit_per_host=max_connections)
+    return aiohttp.ClientSession(
+        connector=connector,
+        timeout=aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout),
+        raise_for_status=False,
+    )
+
+
+class Transport:
+    """Sends requests over one aiohttp session, which it may or may not own.
+
+    A borrowed session is never closed here; an owned one is closed by
+    :meth:`aclose`.
+    """
+
+    __slots__ = ("_owns_session", "_session", "_timeout")
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        owns_session: bool,
+        timeout: float,
+        connect_timeout: float,
+    ) -> None:
+        self._session = session
+        self._owns_session = owns_session
+        self._timeout = aiohttp.ClientTimeout(total=timeout, sock_connect=connect_timeout)
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        """The aiohttp session requests go through."""
+        return self._session
+
+    @property
+    def owns_session(self) -> bool:
+        """Whether :meth:`aclose` closes the session."""
+        return self._owns_session
+
+    async def send(self, request: Request, /) -> Response:
+        """Send ``request`` and read the whole answer.
+
+        Raises :class:`~memories_async.RequestTimeoutError` when the attempt
+        exceeds its timeout and :class:`~memories_async.TransportError` for any
+        other failure to get an answer.
+        """
+        try:
+            async with self._session.request(
+                request.method,
+                request.url,
+                params=request.params,
+                data=request.body,
+                headers=request.headers,
+                timeout=self._timeout,
+                raise_for_status=False,
+                allow_redirects=True,
+            ) as response:
+                body = await response.read()
+                return Response(response.status, response.headers, body)
+        except TimeoutError as exc:
+            raise RequestTimeoutError(
+                f"no answer within {self._timeout.total:g}s",
+                video_no=request.video_no,
+                endpoint=request.endpoint,
+            ) from exc
+        except aiohttp.InvalidURL as exc:
+            raise ConfigError(f"invalid URL {request.url!r}: check base_url") from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise TransportError(
+                f"{type(exc).__name__}: {_describe(exc)}",
+                video_no=request.video_no,
+                endpoint=request.endpoint,
+            ) from exc
+
+    async def aclose(self) -> None:
+        """Close the session if this transport created it."""
+        if self._owns_session and not self._session.closed:
+            await self._session.close()
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else "connection failed"
