@@ -9,8 +9,19 @@ Everything public is importable from this package; its submodules are private,
 except :mod:`memories_async.testing` (a fake server for tests).
 """
 
+import logging
 from importlib.metadata import PackageNotFoundError, version
 
+from ._batch import (
+    BatchEvent,
+    BatchStats,
+    EventType,
+    Failed,
+    Fetched,
+    LatencyHistogram,
+    Outcome,
+    TranscriptBatch,
+)
 from ._client import MemoriesClient
 from ._config import Config, RetryPolicy
 from ._errors import (
@@ -36,6 +47,9 @@ from ._errors import (
 from ._governor import GovernorStats, RateGovernor
 from ._models import Segment, Transcript, TranscriptKind, Video, VideoStatus
 
+# A library logs; the application decides where the lines go.
+logging.getLogger("memories_async").addHandler(logging.NullHandler())
+
 try:
     __version__ = version("memories-async")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
@@ -47,17 +61,24 @@ __all__ = [
     "AccountError",
     "AccountHaltedError",
     "AuthenticationError",
+    "BatchEvent",
+    "BatchStats",
     "Config",
     "ConfigError",
     "DecodeError",
     "DuplicateRequestError",
+    "EventType",
+    "Failed",
+    "Fetched",
     "GovernorStats",
     "HTTPStatusError",
     "InsufficientCreditsError",
     "InvalidParameterError",
     "InvalidVideoNumberError",
+    "LatencyHistogram",
     "MemoriesClient",
     "MemoriesError",
+    "Outcome",
     "PermissionDeniedError",
     "RateGovernor",
     "RateLimitError",
@@ -65,6 +86,7 @@ __all__ = [
     "RetryPolicy",
     "Segment",
     "Transcript",
+    "TranscriptBatch",
     "TranscriptKind",
     "TransientAPIError",
     "TransportError",

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from types import TracebackType
 from typing import Any, Self
 
 import aiohttp
 
 from . import _protocol as protocol
+from ._batch import BatchEvent, Outcome, TranscriptBatch, batch_kinds
 from ._config import Config, RetryPolicy
 from ._converter import (
     structure_transcript,
@@ -25,6 +26,9 @@ from ._retry import OnRetry, call_with_retries
 from ._transport import Transport, new_session
 
 logger = logging.getLogger("memories_async")
+
+DEFAULT_CONCURRENCY = 16
+"""Requests a batch keeps in flight unless told otherwise."""
 
 
 def _kind(kind: TranscriptKind | str) -> TranscriptKind:
@@ -96,6 +100,7 @@ class MemoriesClient:
         self._closed = False
         self._fatal: AccountError | None = None
         self._caption_path = False
+        self._pool_warned = False
         self._headers = protocol.build_headers(config.api_key, config.user_agent)
         self._urls: dict[str, str] = {}
         waits = config.retry.backoff
@@ -122,7 +127,8 @@ class MemoriesClient:
         return self._closed
 
     async def __aenter__(self) -> Self:
-        self._get_transport()
+        if self._closed:
+            raise RuntimeError("the client is closed; create a new MemoriesClient")
         return self
 
     async def __aexit__(
@@ -259,6 +265,86 @@ class MemoriesClient:
                 return
             page += 1
 
+    def fetch_transcriptions(
+        self,
+        video_nos: Iterable[Any] | AsyncIterable[Any],
+        /,
+        *,
+        kind: TranscriptKind | str | Iterable[TranscriptKind | str] = TranscriptKind.VISUAL,
+        max_concurrency: int = DEFAULT_CONCURRENCY,
+        ordered: bool = False,
+        dedupe: bool = True,
+        unique_id: str | None = None,
+        on_event: Callable[[BatchEvent], None] | None = None,
+    ) -> TranscriptBatch:
+        """Fetch the transcripts of many videos concurrently; outcomes arrive as they complete.
+
+        ::
+
+            async with client.fetch_transcriptions(ids, kind="audio") as batch:
+                async for outcome in batch:
+                    if outcome.ok:
+                        save(outcome.transcript)
+                    else:
+                        log(outcome.video_no, outcome.error)
+
+        ``video_nos`` is any iterable or async iterable (a list, a generator
+        over a huge file, :meth:`list_videos`), read lazily: memory stays
+        proportional to ``max_concurrency``, not to the number of ids. With
+        ``dedupe`` (the default) a repeated (number, kind) is fetched once;
+        that keeps one entry per distinct id in memory, so pass
+        ``dedupe=False`` for very large inputs known to be unique. ``kind``
+        is one kind or several (``("visual", "audio")``): each id is fetched
+        once per kind.
+
+        At most ``max_concurrency`` requests are in flight; every request also
+        obeys the client's rate governor (``rate=`` on the client). A
+        malformed id or a failed video becomes a :class:`Failed` outcome; an
+        account-wide error (bad key, no credits) stops the batch with
+        :class:`AccountHaltedError`, after the outcomes already finished.
+        ``ordered=True`` delivers outcomes in input order instead.
+        ``on_event`` receives a :class:`BatchEvent` per step of every job.
+        """
+        if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int):
+            raise TypeError(f"'max_concurrency' must be an int, got {max_concurrency!r}")
+        if max_concurrency < 1:
+            raise ValueError(f"'max_concurrency' must be > 0, got {max_concurrency}")
+        if isinstance(video_nos, str | bytes):
+            raise TypeError(
+                "'video_nos' must be an iterable of video numbers, not one string:"
+                " wrap a single number in a list"
+            )
+        return TranscriptBatch(
+            self,
+            video_nos,
+            kinds=batch_kinds(kind),
+            max_concurrency=max_concurrency,
+            ordered=ordered,
+            dedupe=dedupe,
+            unique_id=_unique_id(unique_id, None),
+            on_event=on_event,
+        )
+
+    async def gather_transcriptions(
+        self,
+        video_nos: Iterable[Any] | AsyncIterable[Any],
+        /,
+        *,
+        kind: TranscriptKind | str | Iterable[TranscriptKind | str] = TranscriptKind.VISUAL,
+        max_concurrency: int = DEFAULT_CONCURRENCY,
+        unique_id: str | None = None,
+    ) -> dict[tuple[str, TranscriptKind], Outcome]:
+        """Fetch a small batch and return every outcome by (video number, kind).
+
+        A convenience over :meth:`fetch_transcriptions` for batches that fit
+        in memory.
+        """
+        batch = self.fetch_transcriptions(
+            video_nos, kind=kind, max_concurrency=max_concurrency, unique_id=unique_id
+        )
+        async with batch:
+            return await batch.collect()
+
     async def list_unique_ids(self) -> tuple[str, ...]:
         """The ``unique_id`` namespaces the account has used."""
         data, _ = await self._call_get(protocol.LIST_UNIQUE_IDS, {}, None, None)
@@ -269,14 +355,29 @@ class MemoriesClient:
 
     # -- plumbing -------------------------------------------------------------
 
-    def _get_transport(self) -> Transport:
+    def _ensure_pool(self, connections: int) -> None:
+        """Make sure the connection pool can carry ``connections`` requests at once."""
+        if self._transport is None:
+            self._get_transport(connections)
+            return
+        limit = self._transport.pool_limit
+        if limit and limit < connections and not self._pool_warned:
+            self._pool_warned = True
+            logger.warning(
+                "the connection pool holds %d connections, fewer than the %d concurrent"
+                " requests asked for: requests will queue (raise max_connections)",
+                limit,
+                connections,
+            )
+
+    def _get_transport(self, connections: int = 0) -> Transport:
         if self._closed:
             raise RuntimeError("the client is closed; create a new MemoriesClient")
         if self._transport is None:
             config = self._config
             if self._session is None:
                 session = new_session(
-                    max_connections=config.max_connections,
+                    max_connections=max(config.max_connections, connections),
                     connect_timeout=config.connect_timeout,
                 )
                 owns = True

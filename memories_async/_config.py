@@ -85,10 +85,10 @@ def _check_api_key(_inst: object, _attr: object, value: str) -> None:
         raise ConfigError(
             f"no API key: pass api_key=... or set the {ENV_API_KEY} environment variable"
         )
+    if value.strip().lower().startswith("bearer"):
+        raise ConfigError("the API key is sent raw: drop the 'Bearer ' prefix")
     if value != value.strip() or any(c in value for c in "\r\n\t ") or not value.isprintable():
         raise ConfigError("the API key holds whitespace or control characters; check its source")
-    if value.lower().startswith("bearer"):
-        raise ConfigError("the API key is sent raw: drop the 'Bearer ' prefix")
 
 
 def _check_base_url(_inst: object, _attr: object, value: str) -> None:

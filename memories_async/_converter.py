@@ -18,6 +18,7 @@ structured again with detailed validation to name the offending field in the
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -34,7 +35,10 @@ def _to_float(value: Any, _type: object = float) -> float:
         raise TypeError("expected a number, got a boolean")
     if isinstance(value, str):
         value = value.strip()
-    return float(value)
+    result = float(value)
+    if not math.isfinite(result):
+        raise ValueError(f"expected a finite number, got {value!r}")
+    return result
 
 
 def _to_int(value: Any, _type: object = int) -> int:
@@ -46,7 +50,7 @@ def _to_int(value: Any, _type: object = int) -> int:
         return int(value)
     if isinstance(value, str):
         text = value.strip()
-        return int(float(text)) if "." in text else int(text)
+        return _to_int(float(text)) if "." in text else int(text)
     return int(value)
 
 
@@ -131,20 +135,23 @@ _WIRE_NAMES = {
     ".end": ".endTime",
     ".text": ".content",
 }
+_VIDEO_WIRE_NAMES = {".name": ".video_name", ".created_at": ".create_time"}
 
 
 def _decode_error(exc: Exception, what: str, path: str, payload: Any) -> DecodeError:
     if not isinstance(exc, cattrs.BaseValidationError):
-        return DecodeError(f"unexpected {what} in the answer: {exc}")
+        return DecodeError(f"unexpected {what} in the answer: {exc} at {path}", field=path)
     details = cattrs.transform_error(exc, path=path)
     first = details[0] if details else str(exc)
     reason, _, field = first.rpartition(" @ ")
     if not reason:
         return DecodeError(f"unexpected {what} in the answer: {first}")
-    if _is_live_shape(payload):
-        for attribute, wire in _WIRE_NAMES.items():
-            if field.endswith(attribute):
-                field = field[: -len(attribute)] + wire
+    renames = _VIDEO_WIRE_NAMES if what.startswith("video") else None
+    if renames is None and _is_live_shape(payload):
+        renames = _WIRE_NAMES
+    for attribute, wire in (renames or {}).items():
+        if field.endswith(attribute):
+            field = field[: -len(attribute)] + wire
     return DecodeError(f"unexpected {what} in the answer: {reason} at {field}", field=field)
 
 
@@ -251,6 +258,11 @@ def structure_unique_ids(data: Any) -> tuple[str, ...]:
         data = data.get("unique_ids")
         if _null(data):
             return ()
+    if not isinstance(data, list):
+        raise DecodeError(
+            f"unexpected unique_id list in the answer: a {type(data).__name__}, not a list",
+            field="$.unique_ids",
+        )
     return _structure(data, tuple[str, ...], "unique_id list", "$.unique_ids")  # type: ignore[no-any-return]
 
 

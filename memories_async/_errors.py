@@ -68,12 +68,13 @@ class MemoriesError(Exception):
         """How many attempts the call made before giving up with this error."""
 
     def __str__(self) -> str:
+        message = " ".join(self.message.split())
         where = []
         if self.endpoint:
             where.append(self.endpoint)
         if self.video_no:
             where.append(f"video_no={self.video_no}")
-        return f"{self.message} ({', '.join(where)})" if where else self.message
+        return f"{message} ({', '.join(where)})" if where else message
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self)!r})"

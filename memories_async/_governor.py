@@ -69,6 +69,8 @@ class RateGovernor:
     ) -> None:
         if rate is not None and not (rate > 0 and math.isfinite(rate)):
             raise ValueError(f"'rate' must be > 0 or None, got {rate!r}")
+        if not (max_cooldown >= 0 and math.isfinite(max_cooldown)):
+            raise ValueError(f"'max_cooldown' must be >= 0, got {max_cooldown!r}")
         if burst < 1:
             raise ValueError(f"'burst' must be >= 1, got {burst!r}")
         self._ceiling = rate

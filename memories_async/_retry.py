@@ -110,11 +110,21 @@ async def call_with_retries(
         first_error = error
 
     tried = 1
+    allowed = True
 
-    def stop(state: tenacity.RetryCallState) -> bool:
+    # tenacity asks retry, then wait, then stop: the failure is counted in
+    # retry so that the wait already grows with it.
+    def retry(state: tenacity.RetryCallState) -> bool:
+        nonlocal allowed
         outcome = state.outcome
         error = outcome.exception() if outcome is not None else None
-        return not (isinstance(error, MemoriesError) and budget.spend(error))
+        if not isinstance(error, MemoriesError) or not error.retryable:
+            return False
+        allowed = budget.spend(error)
+        return True
+
+    def stop(state: tenacity.RetryCallState) -> bool:
+        return not allowed
 
     def wait(state: tenacity.RetryCallState) -> float:
         outcome = state.outcome
@@ -134,7 +144,7 @@ async def call_with_retries(
     retrying = tenacity.AsyncRetrying(
         stop=stop,
         wait=wait,
-        retry=tenacity.retry_if_exception(lambda e: isinstance(e, MemoriesError) and e.retryable),
+        retry=retry,
         before_sleep=before_sleep,
         reraise=True,
     )

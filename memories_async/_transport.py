@@ -62,6 +62,12 @@ class Transport:
         return self._session
 
     @property
+    def pool_limit(self) -> int:
+        """How many connections the session's pool may open at once (0: no limit)."""
+        connector = self._session.connector
+        return connector.limit if connector is not None else 0
+
+    @property
     def owns_session(self) -> bool:
         """Whether :meth:`aclose` closes the session."""
         return self._owns_session

@@ -6,6 +6,14 @@ import memories_async
 
 EXPECTED = {
     "APIError",
+    "BatchEvent",
+    "BatchStats",
+    "EventType",
+    "Failed",
+    "Fetched",
+    "LatencyHistogram",
+    "Outcome",
+    "TranscriptBatch",
     "AccountDisabledError",
     "AccountError",
     "AccountHaltedError",

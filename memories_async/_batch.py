@@ -1,0 +1,461 @@
+"""The batch engine: transcripts of many videos, concurrently, as outcomes.
+
+::
+
+    ids ─> feeder ─> jobs queue ─> N workers ─> outcomes ─> consumer
+             │                                     │
+             └──── window (max_concurrency * 2) ───┘
+
+The feeder reads the input lazily and takes one slot of a window per job; the
+consumer gives the slot back when it receives the job's outcome. So no more
+than the window's jobs exist between input and consumer at any time, whatever
+the number of ids: memory is O(concurrency). Workers never run more than
+``max_concurrency`` requests at once; every request also goes through the
+client's shared :class:`~memories_async.RateGovernor`.
+
+One bad video never stops the batch: it becomes a :class:`Failed` outcome.
+Only an account-wide error (bad key, no credits, disabled account) stops it,
+raising :class:`~memories_async.AccountHaltedError` once the outcomes finished
+before it have been delivered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import enum
+import math
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self
+
+import attrs
+
+from ._errors import AccountError, AccountHaltedError, InvalidVideoNumberError, MemoriesError
+from ._models import Transcript, TranscriptKind
+from ._protocol import check_video_no
+
+if TYPE_CHECKING:
+    from ._client import MemoriesClient
+
+
+@attrs.frozen(slots=True)
+class Fetched:
+    """A transcript that was fetched."""
+
+    video_no: str
+    kind: TranscriptKind
+    transcript: Transcript
+    attempts: int
+    elapsed: float
+    """Seconds from the first attempt to the answer, retries included."""
+
+    @property
+    def ok(self) -> bool:
+        """Always ``True``: lets ``outcome.ok`` tell the two outcomes apart."""
+        return True
+
+
+@attrs.frozen(slots=True)
+class Failed:
+    """A transcript that could not be fetched, with the error that says why."""
+
+    video_no: str
+    kind: TranscriptKind
+    error: MemoriesError
+    attempts: int
+    elapsed: float
+
+    @property
+    def ok(self) -> bool:
+        """Always ``False``."""
+        return False
+
+
+Outcome = Fetched | Failed
+"""What the batch yields for each (video number, kind)."""
+
+
+class EventType(enum.StrEnum):
+    """What happened to one job of a batch."""
+
+    QUEUED = "queued"
+    STARTED = "started"
+    RETRIED = "retried"
+    RATE_LIMITED = "rate_limited"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+@attrs.frozen(slots=True)
+class BatchEvent:
+    """A progress event, for a progress bar or a metrics exporter.
+
+    ``error`` is set on ``retried``, ``rate_limited`` and ``failed``;
+    ``attempt`` is the attempt that just ended (retry events) or the total.
+    """
+
+    type: EventType
+    video_no: str
+    kind: TranscriptKind
+    attempt: int = 0
+    error: MemoriesError | None = None
+    elapsed: float = 0.0
+
+
+class LatencyHistogram:
+    """Latency percentiles in constant memory: log buckets 2 % wide, 0.1 ms to days."""
+
+    __slots__ = ("_counts", "count")
+    _BASE = math.log(1.02)
+    _FLOOR = 1e-4
+
+    def __init__(self) -> None:
+        self._counts: dict[int, int] = {}
+        self.count = 0
+
+    def add(self, seconds: float) -> None:
+        """Record one latency."""
+        bucket = int(math.log(max(seconds, self._FLOOR) / self._FLOOR) / self._BASE)
+        self._counts[bucket] = self._counts.get(bucket, 0) + 1
+        self.count += 1
+
+    def percentile(self, q: float) -> float | None:
+        """The ``q``-th percentile (0 to 100) in seconds, within 2 %; ``None`` when empty."""
+        if not self.count:
+            return None
+        rank = max(1, math.ceil(self.count * q / 100.0))
+        seen = 0
+        for bucket in sorted(self._counts):
+            seen += self._counts[bucket]
+            if seen >= rank:
+                return self._FLOOR * math.exp((bucket + 0.5) * self._BASE)
+        return None  # pragma: no cover - rank never exceeds count
+
+
+@attrs.frozen(slots=True)
+class BatchStats:
+    """Counters and rates of a batch so far."""
+
+    queued: int
+    succeeded: int
+    failed: int
+    in_flight: int
+    peak_in_flight: int
+    retries: int
+    rate_limited: int
+    duplicates: int
+    elapsed: float
+    """Seconds since the batch started."""
+    rate: float
+    """Finished jobs (succeeded + failed) per second."""
+    latency_p50: float | None
+    latency_p95: float | None
+    latency_p99: float | None
+
+    @property
+    def done(self) -> int:
+        """Jobs finished, successfully or not."""
+        return self.succeeded + self.failed
+
+
+def batch_kinds(
+    kind: TranscriptKind | str | Iterable[TranscriptKind | str],
+) -> tuple[TranscriptKind, ...]:
+    values = [kind] if isinstance(kind, str) else list(kind)
+    kinds: list[TranscriptKind] = []
+    for value in values:
+        try:
+            parsed = TranscriptKind(value)
+        except ValueError:
+            raise ValueError(f"'kind' must be 'visual', 'audio' or both, got {value!r}") from None
+        if parsed not in kinds:
+            kinds.append(parsed)
+    if not kinds:
+        raise ValueError("'kind' must name at least one of 'visual' and 'audio'")
+    return tuple(kinds)
+
+
+_Job = tuple[int, Any, TranscriptKind]  # (sequence number, raw id, kind)
+_DONE: Any = object()
+
+
+class TranscriptBatch:
+    """Transcripts of many videos, delivered as :data:`Outcome` objects as they complete.
+
+    Made by :meth:`MemoriesClient.fetch_transcriptions`; use it as an async
+    context manager and iterate over it. Leaving the ``async with`` block —
+    normally, by ``break``, by an exception or by cancellation — cancels the
+    work still running and leaves no task behind.
+    """
+
+    def __init__(
+        self,
+        client: MemoriesClient,
+        video_nos: Iterable[Any] | AsyncIterable[Any],
+        *,
+        kinds: tuple[TranscriptKind, ...],
+        max_concurrency: int,
+        ordered: bool,
+        dedupe: bool,
+        unique_id: str | None,
+        on_event: Callable[[BatchEvent], None] | None,
+    ) -> None:
+        self._client = client
+        self._input = video_nos
+        self._kinds = kinds
+        self._max_concurrency = max_concurrency
+        self._ordered = ordered
+        self._dedupe = dedupe
+        self._unique_id = unique_id
+        self._on_event = on_event
+        self._window = asyncio.Semaphore(2 * max_concurrency)
+        # Unbounded: the window already bounds how many jobs exist.
+        self._jobs: asyncio.Queue[_Job | Any] = asyncio.Queue()
+        self._outcomes: asyncio.Queue[tuple[int, Outcome] | Any] = asyncio.Queue()
+        self._pending: list[tuple[int, Outcome]] = []
+        self._next_sequence = 0
+        self._tasks: list[asyncio.Task[None]] = []
+        self._started = False
+        self._finished = False
+        self._halt: AccountHaltedError | None = None
+        self._error: BaseException | None = None
+        self._input_error: BaseException | None = None
+        self._workers_left = max_concurrency
+        self._started_at = time.monotonic()
+        self._queued = self._succeeded = self._failed = 0
+        self._in_flight = self._peak_in_flight = 0
+        self._retries = self._rate_limited = self._duplicates = 0
+        self._latency = LatencyHistogram()
+
+    def __repr__(self) -> str:
+        s = self.stats()
+        return (
+            f"<TranscriptBatch kinds={[str(k) for k in self._kinds]}"
+            f" max_concurrency={self._max_concurrency} done={s.done} queued={s.queued}>"
+        )
+
+    # -- lifecycle --------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        self._start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def _start(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        self._started_at = time.monotonic()
+        self._client._ensure_pool(self._max_concurrency)
+        self._tasks.append(asyncio.create_task(self._feed(), name="memories-async-feeder"))
+        self._tasks.extend(
+            asyncio.create_task(self._work(), name=f"memories-async-worker-{n}")
+            for n in range(self._max_concurrency)
+        )
+
+    async def aclose(self) -> None:
+        """Cancel the work still running and wait until every task has ended."""
+        self._finished = True
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    # -- iteration ----------------------------------------------------------------
+
+    def __aiter__(self) -> AsyncIterator[Outcome]:
+        return self
+
+    async def __anext__(self) -> Outcome:
+        if not self._started:
+            raise RuntimeError("use the batch as 'async with ... as batch' before iterating")
+        while True:
+            if self._pending and (
+                self._pending[0][0] == self._next_sequence or self._workers_left == 0
+            ):
+                return self._deliver(self._pending.pop(0))
+            if self._finished or self._workers_left == 0:
+                self._finish()
+            item = await self._outcomes.get()
+            if item is _DONE:
+                self._workers_left -= 1
+            elif self._ordered:
+                bisect.insort(self._pending, item, key=lambda entry: entry[0])
+            else:
+                return self._deliver(item)
+
+    def _deliver(self, item: tuple[int, Outcome]) -> Outcome:
+        self._next_sequence = item[0] + 1
+        self._window.release()
+        return item[1]
+
+    def _finish(self) -> None:
+        # Every worker has stopped and every outcome was delivered: end, or
+        # raise what stopped the batch (once).
+        already, self._finished = self._finished, True
+        errors = (self._error, self._halt, self._input_error)
+        self._error = self._halt = self._input_error = None
+        if not already:
+            for error in errors:
+                if error is not None:
+                    raise error
+        raise StopAsyncIteration
+
+    async def collect(self) -> dict[tuple[str, TranscriptKind], Outcome]:
+        """Run the whole batch and return every outcome by (video number, kind)."""
+        return {(o.video_no, o.kind): o async for o in self}
+
+    def stats(self) -> BatchStats:
+        """Counters, latency percentiles and achieved rate so far."""
+        elapsed = max(time.monotonic() - self._started_at, 1e-9)
+        done = self._succeeded + self._failed
+        return BatchStats(
+            queued=self._queued,
+            succeeded=self._succeeded,
+            failed=self._failed,
+            in_flight=self._in_flight,
+            peak_in_flight=self._peak_in_flight,
+            retries=self._retries,
+            rate_limited=self._rate_limited,
+            duplicates=self._duplicates,
+            elapsed=elapsed,
+            rate=done / elapsed,
+            latency_p50=self._latency.percentile(50),
+            latency_p95=self._latency.percentile(95),
+            latency_p99=self._latency.percentile(99),
+        )
+
+    # -- tasks ----------------------------------------------------------------------
+
+    def _emit(self, event: BatchEvent) -> None:
+        if self._on_event is not None:
+            self._on_event(event)
+
+    async def _feed(self) -> None:
+        seen: set[tuple[str, TranscriptKind]] | None = set() if self._dedupe else None
+        sequence = 0
+        try:
+            async for raw in _iterate(self._input):
+                number = raw.strip() if isinstance(raw, str) else raw
+                for kind in self._kinds:
+                    if seen is not None and isinstance(number, str):
+                        key = (number, kind)
+                        if key in seen:
+                            self._duplicates += 1
+                            continue
+                        seen.add(key)
+                    await self._window.acquire()
+                    await self._jobs.put((sequence, number, kind))
+                    sequence += 1
+                    self._queued += 1
+                    if self._on_event is not None:
+                        self._emit(BatchEvent(EventType.QUEUED, str(number), kind))
+        except Exception as exc:
+            # Raised to the consumer once the jobs already queued are delivered.
+            self._input_error = exc
+        finally:
+            for _ in range(self._max_concurrency):
+                self._jobs.put_nowait(_DONE)
+
+    async def _work(self) -> None:
+        try:
+            while self._halt is None and self._error is None:
+                job = await self._jobs.get()
+                if job is _DONE:
+                    break
+                sequence, raw, kind = job
+                outcome = await self._run(raw, kind)
+                if outcome is None:  # the batch halted on an account-wide error
+                    self._window.release()
+                    break
+                self._outcomes.put_nowait((sequence, outcome))
+        except Exception as exc:
+            if self._error is None:
+                self._error = exc
+            self._stop_feeding()
+        finally:
+            self._outcomes.put_nowait(_DONE)
+
+    async def _run(self, raw: Any, kind: TranscriptKind) -> Outcome | None:
+        started = time.monotonic()
+        try:
+            number = check_video_no(raw)
+        except InvalidVideoNumberError as error:
+            self._failed += 1
+            failed = Failed(repr(raw) if not isinstance(raw, str) else raw, kind, error, 0, 0.0)
+            self._emit(BatchEvent(EventType.FAILED, failed.video_no, kind, 0, error))
+            return failed
+        self._in_flight += 1
+        self._peak_in_flight = max(self._peak_in_flight, self._in_flight)
+        if self._on_event is not None:
+            self._emit(BatchEvent(EventType.STARTED, number, kind))
+
+        def on_retry(error: MemoriesError, attempt: int, _wait: float) -> None:
+            self._retries += 1
+            kind_of_event = EventType.RETRIED
+            if error.rate_limited:
+                self._rate_limited += 1
+                kind_of_event = EventType.RATE_LIMITED
+            self._emit(BatchEvent(kind_of_event, number, kind, attempt, error))
+
+        try:
+            transcript, attempts = await self._client.fetch_transcript(
+                number, kind=kind, unique_id=self._unique_id, on_retry=on_retry
+            )
+        except AccountError as error:
+            if self._halt is None:
+                self._halt = AccountHaltedError(error)
+            self._stop_feeding()
+            return None
+        except MemoriesError as error:
+            elapsed = time.monotonic() - started
+            self._failed += 1
+            failed = Failed(number, kind, error, error.attempts, elapsed)
+            self._emit(BatchEvent(EventType.FAILED, number, kind, error.attempts, error, elapsed))
+            return failed
+        finally:
+            self._in_flight -= 1
+        elapsed = time.monotonic() - started
+        self._succeeded += 1
+        self._latency.add(elapsed)
+        fetched = Fetched(number, kind, transcript, attempts, elapsed)
+        if self._on_event is not None:
+            self._emit(BatchEvent(EventType.SUCCEEDED, number, kind, attempts, None, elapsed))
+        return fetched
+
+    def _stop_feeding(self) -> None:
+        # Cancel the feeder, drop queued jobs, and wake idle workers to see the stop.
+        for task in self._tasks[:1]:
+            task.cancel()
+        while not self._jobs.empty():
+            if self._jobs.get_nowait() is not _DONE:
+                self._window.release()
+        for _ in range(self._max_concurrency):
+            self._jobs.put_nowait(_DONE)
+
+
+async def _iterate(source: Iterable[Any] | AsyncIterable[Any]) -> AsyncIterator[Any]:
+    if isinstance(source, AsyncIterable):
+        iterator = aiter(source)
+        try:
+            async for item in iterator:
+                yield item
+        finally:
+            close = getattr(iterator, "aclose", None)
+            if close is not None:
+                await close()
+    else:
+        for n, item in enumerate(source):
+            yield item
+            if n % 256 == 255:
+                await asyncio.sleep(0)
