@@ -1,0 +1,70 @@
+"""A faithful fake of the memories.ai API, for tests, demos and benchmarks.
+
+The fake answers every endpoint the SDK uses, in the shapes the live service
+sends (see the project's API notes): string codes in a JSON envelope, times as
+strings of whole seconds, snake_case ``list_videos`` records with numbers as
+strings. It authenticates keys, partitions videos by ``unique_id``, rate
+limits per endpoint, adds latency and injects faults on demand, and counts
+what it saw so tests can assert on it.
+
+Typical use::
+
+    from memories_async.testing import FakeLibrary, FakeServer, FaultKind, FaultRule
+
+    library = FakeLibrary.generate(1000, seed=0)
+    async with FakeServer(
+        library,
+        faults=[FaultRule(FaultKind.HTTP_503, probability=0.1)],
+    ) as server:
+        ...  # point a client at server.url with server.api_key
+        assert server.stats.peak_in_flight <= 8
+
+:class:`FakeServerThread` and :func:`run_fake_server` (also
+``python -m memories_async.testing``) run the fake outside the test's event
+loop; the ``memories_fake_server`` pytest fixture comes from
+``memories_async.testing._pytest_plugin``.
+"""
+
+from memories_async.testing._library import FakeLibrary, FakeSegment, FakeVideo, Generated
+from memories_async.testing._server import (
+    FakeServer,
+    FakeServerThread,
+    build_fake_server,
+    run_fake_server,
+)
+from memories_async.testing._service import DEFAULT_API_KEY, FakeService
+from memories_async.testing._settings import (
+    DEFAULT_RANDOM_FAULTS,
+    Endpoint,
+    FaultKind,
+    FaultRule,
+    KeyState,
+    Latency,
+    RateLimits,
+    TranscriptShape,
+    WireFormat,
+)
+from memories_async.testing._stats import FakeStats
+
+__all__ = [
+    "DEFAULT_API_KEY",
+    "DEFAULT_RANDOM_FAULTS",
+    "Endpoint",
+    "FakeLibrary",
+    "FakeSegment",
+    "FakeServer",
+    "FakeServerThread",
+    "FakeService",
+    "FakeStats",
+    "FakeVideo",
+    "FaultKind",
+    "FaultRule",
+    "Generated",
+    "KeyState",
+    "Latency",
+    "RateLimits",
+    "TranscriptShape",
+    "WireFormat",
+    "build_fake_server",
+    "run_fake_server",
+]
