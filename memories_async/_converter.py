@@ -177,6 +177,9 @@ def _structure(payload: Any, cls: Any, what: str, path: str) -> Any:
 
 
 def _segment_items(data: Mapping[str, Any]) -> tuple[str, list[Any]]:
+    items = data.get("transcriptions")
+    if type(items) is list:
+        return "transcriptions", items
     for key in ("transcriptions", "transcription"):
         items = data.get(key)
         if items is not None:
@@ -197,26 +200,63 @@ def structure_transcript(data: Any, *, video_no: str, kind: TranscriptKind) -> T
     transcript. Segments without an ``index`` (documented shape) are numbered
     by position. Raises :class:`DecodeError` naming the field that cannot be read.
     """
-    if _null(data):
+    if data is None or _null(data):
         return Transcript(video_no=video_no, kind=kind)
-    if not isinstance(data, Mapping):
+    if type(data) is not dict and not isinstance(data, Mapping):
         raise DecodeError(
             f"unexpected transcript in the answer: data is a {type(data).__name__}",
             field="$",
         )
     key, items = _segment_items(data)
-    items = [
-        {**item, "index": position} if isinstance(item, dict) and "index" not in item else item
-        for position, item in enumerate(items)
-    ]
-    segments = _structure(items, tuple[Segment, ...], "transcript", f"$.{key}")
+    segments = _live_segments(items)
+    if segments is None:
+        items = [
+            {**item, "index": position} if isinstance(item, dict) and "index" not in item else item
+            for position, item in enumerate(items)
+        ]
+        segments = _structure(items, tuple[Segment, ...], "transcript", f"$.{key}")
     created = data.get("createTime", data.get("create_time"))
     return Transcript(
         video_no=_answered_video_no(data, video_no),
         kind=kind,
         segments=segments,
-        created_at=_structure(created, datetime | None, "transcript", "$.createTime"),
+        created_at=None
+        if created is None
+        else _structure(created, datetime | None, "transcript", "$.createTime"),
     )
+
+
+def _live_segments(items: list[Any]) -> tuple[Segment, ...] | None:
+    """The hot path: well-formed live-shape segments, or ``None`` to take the cattrs path.
+
+    It accepts exactly what the cattrs hooks accept for the live shape; on
+    anything else it returns ``None`` and the cattrs path structures the
+    segments again, to raise the error that names the field.
+    """
+    if not items or not isinstance(items[0], dict) or "content" not in items[0]:
+        return () if not items else None
+    try:
+        return tuple([_live_segment(item) for item in items])
+    except Exception:
+        return None
+
+
+def _live_segment(item: dict[str, Any]) -> Segment:
+    raw_start = item["startTime"]
+    raw_end = item["endTime"]
+    if type(raw_start) is bool or type(raw_end) is bool:
+        raise TypeError("a time is a boolean")
+    start = float(raw_start)
+    end = float(raw_end)
+    if start - start != 0.0 or end - end != 0.0:  # NaN or infinity
+        raise ValueError("a time is not finite")
+    index = item["index"]
+    if type(index) is not int:
+        index = _to_int(index)
+    text = item["content"]
+    if type(text) is not str:
+        text = _text(text)
+    return Segment(index, start, end, text)
 
 
 def _answered_video_no(data: Mapping[str, Any], asked: str) -> str:

@@ -71,7 +71,7 @@ class VideoStatus(enum.StrEnum):
 _FAILED_STATUSES = frozenset({VideoStatus.PARSE_ERROR, VideoStatus.FAIL, VideoStatus.FAILED})
 
 
-@attrs.frozen(slots=True)
+@attrs.frozen(slots=True, weakref_slot=False)
 class Segment:
     """One timed piece of a transcript.
 
