@@ -9,11 +9,13 @@ Three mechanisms, in the order a request meets them:
    rate-limit answers (1 s, 2 s, 4 s … up to ``max_cooldown``).
 2. **Token bucket.** With a ``rate`` (requests per second), requests are
    spaced ``1 / rate`` apart, allowing a burst of ``burst`` requests.
-3. **Adaptive rate** (AIMD). Each rate-limit answer halves the rate in force
-   (with no rate set, it starts from the rate actually achieved in the last
-   seconds); each success adds back a little (about ``recovery`` requests per
-   second, per second), never above the configured ``rate``. Default
-   settings therefore find a server's unknown limit by themselves.
+3. **Adaptive rate** (AIMD). The first rate-limit answer sets the rate to 90 %
+   of the rate of successful answers over the last seconds (what the server
+   demonstrably accepts); each later one cuts the rate in force by 30 %.
+   Answers to requests sent before the latest cut do not cut it again.
+   Successes add the rate back slowly (``recovery`` requests per second, or
+   5 %, per second, whichever is more), never above the configured ``rate``.
+   Default settings therefore find a server's unknown limit by themselves.
 
 The memories.ai limits are per account and low: 1 to 5 QPS for the
 transcription endpoints, 5 QPS for ``list_videos``. Setting ``rate`` to the
@@ -86,7 +88,8 @@ class RateGovernor:
         self._cooldown_until = -math.inf
         self._consecutive = 0
         self._last_decrease = -math.inf
-        self._recent: collections.deque[float] = collections.deque(maxlen=512)
+        self._successes: collections.deque[float] = collections.deque(maxlen=4096)
+        self._first_request: float | None = None
         self._rate_limited = 0
         self._cooldowns = 0
         self._waited = 0.0
@@ -130,14 +133,20 @@ class RateGovernor:
                 break
         if now > started:
             self._waited += now - started
-        self._recent.append(now)
+        if self._first_request is None:
+            self._first_request = now
         return now
 
     def on_success(self) -> None:
         """Record a successful answer: ends the run of rate limits, recovers the rate."""
         self._consecutive = 0
+        if not self._adaptive:
+            return
         rate = self._rate
-        if rate is None or not self._adaptive or rate == self._ceiling:
+        if rate is None:
+            self._successes.append(self._clock())
+            return
+        if rate == self._ceiling:
             return
         # About `recovery` req/s more per second (5 %/s at high rates): at `rate`
         # successes per second, each adds 1/rate of the per-second step.
@@ -177,13 +186,17 @@ class RateGovernor:
         self._last_decrease = now
         if not self._adaptive:
             return
-        current = self._rate if self._rate is not None else self._observed_rate(now)
-        self._rate = max(MIN_RATE, current / 2.0)
+        if self._rate is None:
+            rate = 0.9 * self._success_rate(now)
+            self._successes.clear()
+        else:
+            rate = 0.7 * self._rate
+        self._rate = max(MIN_RATE, rate)
         self._next_slot = max(self._next_slot, now)
 
-    def _observed_rate(self, now: float) -> float:
-        window = [t for t in self._recent if now - t <= 5.0]
-        if len(window) < 2:
-            return 1.0
-        span = max(now - window[0], 1e-3)
-        return len(window) / span
+    def _success_rate(self, now: float) -> float:
+        """Successful answers per second over the last one to five seconds (1.0 if none)."""
+        started = self._first_request if self._first_request is not None else now
+        window = min(5.0, max(1.0, now - started))
+        count = sum(1 for t in self._successes if now - t <= window)
+        return count / window if count else 1.0
