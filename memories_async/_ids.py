@@ -1,0 +1,189 @@
+"""Reading the video numbers of an export: id files, standard input, command-line arguments.
+
+An id file holds one video number per line, UTF-8::
+
+    # comments and blank lines are skipped
+    VI606041694843813888
+      VI606041694843813889      surrounding whitespace is ignored
+    VI606041694843813890<TAB>anything after the first TAB is ignored
+
+A UTF-8 byte order mark at the start of a line (the first, or the first of each file
+``cat`` joined) and ``\\r\\n`` line ends are accepted, so files
+saved by Windows editors read as they look. Only the first TAB-separated field counts, which
+makes the failures file of an export (``video_no<TAB>kind<TAB>code...``) a valid id file: pass
+it back to ``--ids`` to retry what failed. A number must hold no whitespace or control
+character; a line breaking that rule, a line that is not UTF-8 and a line longer than
+:data:`MAX_LINE_BYTES` raise :class:`IdInputError` naming the line.
+
+Files are read lazily, one line at a time: a ten-million-line file costs the memory of the set
+of distinct numbers the export keeps to drop duplicates, not of its text. Standard input is
+read on a background thread so a slow producer (or a terminal) never blocks the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncGenerator, Iterable, Iterator
+from typing import IO, Any
+
+from ._errors import InvalidVideoNumberError
+from ._protocol import check_video_no
+
+MAX_LINE_BYTES = 64 * 1024
+"""Longest line an id file may hold; a longer one is not a list of video numbers."""
+
+_BOM = b"\xef\xbb\xbf"
+_YIELD_EVERY = 256
+_PUMP_WINDOW = 1024
+
+
+class IdInputError(ValueError):
+    """A line of an id file, or an argument, is not a video number.
+
+    ``source`` names the file (``"<stdin>"`` for standard input, ``"argument"`` for the
+    command line), ``line`` is the 1-based line or argument number and ``reason`` says what
+    is wrong. ``str()`` is one line: ``ids.txt line 12: whitespace inside 'VI 12'``.
+    """
+
+    def __init__(self, source: str, line: int | None, reason: str) -> None:
+        where = source if line is None else f"{source} line {line}"
+        super().__init__(f"{where}: {reason}")
+        self.source = source
+        self.line = line
+        self.reason = reason
+
+
+def parse_id_line(raw: bytes, /) -> str | None:
+    """Return the video number a line of an id file holds, or ``None`` for a blank or comment.
+
+    ``raw`` is one line as read from the file, with or without its line end; a leading
+    byte order mark is dropped. Raises
+    :class:`ValueError` with the reason when the line is not UTF-8 or its first
+    TAB-separated field is not a valid video number.
+    """
+    if raw.startswith(_BOM):
+        raw = raw[len(_BOM) :]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError("not UTF-8 text") from None
+    text = text.strip()
+    if not text or text.startswith("#"):
+        return None
+    field = text.split("\t", 1)[0]
+    try:
+        return check_video_no(field)
+    except InvalidVideoNumberError:
+        number = field.strip()
+        if any(c.isspace() for c in number):
+            raise ValueError(f"whitespace inside the video number {number!r}") from None
+        raise ValueError(f"a control or unprintable character in {number!r}") from None
+
+
+def iter_id_lines(stream: IO[bytes], name: str, /) -> Iterator[tuple[int, str]]:
+    """Yield ``(line number, video number)`` for every number of an id file, lazily.
+
+    Blank lines and ``#`` comments are skipped; duplicates are kept (the export drops them).
+    Raises :class:`IdInputError` at the first malformed line, after yielding the numbers
+    before it.
+    """
+    line_no = 0
+    while True:
+        raw = stream.readline(MAX_LINE_BYTES + 1)
+        if not raw:
+            return
+        line_no += 1
+        if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+            raise IdInputError(name, line_no, f"line longer than {MAX_LINE_BYTES} bytes")
+        try:
+            number = parse_id_line(raw)
+        except ValueError as exc:
+            raise IdInputError(name, line_no, str(exc)) from None
+        if number is not None:
+            yield line_no, number
+
+
+def check_id_arguments(values: Iterable[str], /) -> list[str]:
+    """Validate video numbers given as command-line arguments; return them stripped.
+
+    Raises :class:`IdInputError` naming the first bad argument (1-based).
+    """
+    numbers = []
+    for position, value in enumerate(values, start=1):
+        try:
+            numbers.append(check_video_no(value))
+        except InvalidVideoNumberError as exc:
+            raise IdInputError("argument", position, exc.message) from None
+    return numbers
+
+
+def count_distinct(stream: IO[bytes], name: str, /) -> set[str]:
+    """Read a whole id file, validating every line, and return its distinct numbers.
+
+    This is the cheap first pass an export makes over a regular file before any request:
+    it finds a malformed line up front and gives the progress display its total. Raises
+    :class:`IdInputError` at the first malformed line.
+    """
+    return {number for _line, number in iter_id_lines(stream, name)}
+
+
+async def aiter_numbers(numbers: Iterable[str], /) -> AsyncGenerator[str, None]:
+    """Yield numbers from a synchronous iterable, letting the event loop run now and then.
+
+    For in-memory lists and regular files, whose reads never block for long.
+    """
+    for count, number in enumerate(numbers, start=1):
+        yield number
+        if count % _YIELD_EVERY == 0:
+            await asyncio.sleep(0)
+
+
+async def aiter_stream_ids(stream: IO[bytes], name: str, /) -> AsyncGenerator[str, None]:
+    """Yield the video numbers of a stream that may block (a pipe, a terminal), lazily.
+
+    A daemon thread reads the stream and hands numbers to the event loop, at most
+    :data:`_PUMP_WINDOW` ahead of the consumer, so a slow producer never blocks the loop and
+    an interrupted export never waits for a read to return. Raises :class:`IdInputError` at
+    the first malformed line, after yielding the numbers before it.
+    """
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+    room = threading.Semaphore(_PUMP_WINDOW)
+    stopped = threading.Event()
+
+    def hand_over(tag: str, value: Any) -> bool:
+        room.acquire()
+        if stopped.is_set():
+            return False
+        try:
+            loop.call_soon_threadsafe(queue.put_nowait, (tag, value))
+        except RuntimeError:  # the loop is closed: nobody is listening any more
+            return False
+        return True
+
+    def pump() -> None:
+        try:
+            for _line, number in iter_id_lines(stream, name):
+                if not hand_over("id", number):
+                    return
+        except Exception as exc:
+            hand_over("error", exc)
+        else:
+            hand_over("end", None)
+
+    thread = threading.Thread(target=pump, name="memories-async-ids", daemon=True)
+    thread.start()
+    try:
+        while True:
+            tag, value = await queue.get()
+            room.release()
+            if tag == "id":
+                yield value
+            elif tag == "error":
+                raise value
+            else:
+                return
+    finally:
+        stopped.set()
+        room.release()  # wake a pump waiting for room, so it sees the stop

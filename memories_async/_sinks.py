@@ -1,0 +1,675 @@
+"""Where an export writes its transcripts, so that a crash never loses or duplicates one.
+
+Layout
+======
+
+``jsonl`` and ``csv`` to a file ``OUT``:
+
+* ``OUT`` — the data: one JSONL record per transcript, or CSV rows (header first);
+* ``OUT.ledger`` — the commit log that makes a rerun resume;
+* ``OUT.failures.tsv`` — what failed (the default of ``--failures``).
+
+``jsonl`` and ``csv`` to standard output: the data only, no ledger, so no resume.
+
+``srt``, ``vtt`` and ``txt`` to a directory ``DIR``:
+
+* ``DIR/<video>.<kind>.<ext>`` — one file per video and kind (``VI60….visual.srt``), the
+  video number made safe by :func:`safe_stem`;
+* ``DIR/failures.tsv`` — what failed;
+* ``DIR/.memories-export-<pid>-<n>.tmp`` — a file being written, never left behind by a
+  finished run and removed by the next run after a crash.
+
+Commit protocol
+===============
+
+A stream file only grows by whole records. Each transcript is appended to ``OUT`` in one
+``write`` and made durable (``fsync``); only then is a line appended to the ledger and made
+durable: ``<end offset><TAB><kind><TAB><video_no>``, where the end offset is the size of
+``OUT`` after that record. The ledger's first line names its version and format. On start,
+the ledger is read, a torn last line (a crash in the middle of writing it) is dropped, and
+``OUT`` is truncated to the last recorded end offset: a record written but not recorded, or
+half written, disappears, and its transcript is fetched again. A process killed at any moment
+therefore leaves every transcript exactly once or not at all. Transcripts without segments
+are recorded too (a CSV transcript without rows adds a ledger line and no byte).
+
+A per-video file is written under a temporary name in the same directory, made durable, then
+renamed over its final name (an atomic step), and the directory is made durable. The final
+file is its own commit record: a video and kind is done when its file exists, so no ledger is
+needed, and a second record could only disagree with the file. Every transcript gets its
+file, even an empty one (an empty ``.srt`` or ``.txt``, a ``.vtt`` with only its header), so
+that the directory alone says what was exported.
+
+While an export runs it holds an exclusive lock (``flock``) on the ledger or the directory;
+a second export to the same output stops at once instead of interleaving with the first.
+
+Failures file
+=============
+
+One line per failed video and kind, TAB-separated and appended as failures happen::
+
+    # memories-async export 2025-08-15T08:11:00Z: video_no<TAB>kind<TAB>code<TAB>attempts<TAB>...
+    VI606041694843813888<TAB>audio<TAB>0001<TAB>3<TAB>API error 0001: video not found (...)
+
+(the header's last column is ``message``).
+
+Each run adds a ``#`` header before its first failure. The file is an id file: ``--ids`` reads
+the first field of each line and skips the ``#`` lines, so ``export --ids OUT.failures.tsv``
+with the same ``--out`` retries what failed, skipping what has since been exported.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import string
+from collections.abc import Callable
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import IO, Self
+
+from ._errors import (
+    APIError,
+    DecodeError,
+    HTTPStatusError,
+    InvalidVideoNumberError,
+    MemoriesError,
+    RequestTimeoutError,
+    TransportError,
+)
+from ._formats import ExportFormat, to_csv, to_jsonl_line, to_srt, to_txt, to_vtt
+from ._models import Transcript, TranscriptKind
+from ._protocol import check_video_no
+
+LEDGER_SUFFIX = ".ledger"
+"""Appended to a stream output's path to name its ledger."""
+
+FAILURES_SUFFIX = ".failures.tsv"
+"""Appended to a stream output's path to name its default failures file."""
+
+DIRECTORY_FAILURES_NAME = "failures.tsv"
+"""The default failures file inside a per-video output directory."""
+
+TEMP_PREFIX = ".memories-export-"
+TEMP_SUFFIX = ".tmp"
+
+LEDGER_VERSION = 1
+_LEDGER_MAGIC = b"memories-async export ledger "
+_SAFE_CHARACTERS = frozenset(string.ascii_letters + string.digits + "-_")
+_MAX_STEM = 120
+_WINDOWS_RESERVED = frozenset(
+    {"CON", "PRN", "AUX", "NUL"}
+    | {f"COM{n}" for n in range(1, 10)}
+    | {f"LPT{n}" for n in range(1, 10)}
+)
+FAILURE_COLUMNS = ("video_no", "kind", "code", "attempts", "message")
+"""The columns of the failures file, in order."""
+
+
+class OutputError(Exception):
+    """The output cannot be used as asked; nothing was written to it.
+
+    Raised when a sink opens: the file exists but no ledger records it, the ledger is
+    corrupt or belongs to another format, another export holds the lock, or the path cannot
+    be created. The message says what to do.
+    """
+
+
+def render(transcript: Transcript, fmt: ExportFormat, /, *, header: bool = False) -> bytes:
+    """Return the bytes a transcript adds to an output of format ``fmt`` (UTF-8).
+
+    ``header`` asks for the CSV header before the rows (the first record of a file).
+    Raises :class:`ValueError` (or :class:`TypeError`) when the transcript cannot be
+    rendered, for example a time that is not a finite number.
+    """
+    if fmt is ExportFormat.JSONL:
+        return to_jsonl_line(transcript)
+    if fmt is ExportFormat.CSV:
+        text = to_csv(transcript, header=header)
+    elif fmt is ExportFormat.SRT:
+        text = to_srt(transcript)
+    elif fmt is ExportFormat.VTT:
+        text = to_vtt(transcript)
+    else:
+        text = to_txt(transcript)
+    return text.encode("utf-8")
+
+
+def safe_stem(video_no: str, /) -> str:
+    """Turn an opaque video number into a file name stem that is safe on every system.
+
+    Letters, digits, ``-`` and ``_`` are kept; every other character (``.``, ``/``, ``%``,
+    non-ASCII...) is written as ``%XX`` per UTF-8 byte, so different numbers always give
+    different stems and no stem is hidden, relative (``..``) or holds a separator. A stem that
+    is a reserved Windows device name gets its first letter escaped. A stem longer than 120
+    characters is cut and ended with ``~`` and 16 hex digits of the number's SHA-256.
+    Names are case-sensitive: on a case-insensitive file system, numbers differing only in
+    case would share a file (the service's numbers are upper-case letters and digits).
+    """
+    stem = "".join(
+        c if c in _SAFE_CHARACTERS else "".join(f"%{b:02X}" for b in _utf8(c)) for c in video_no
+    )
+    if stem.upper() in _WINDOWS_RESERVED:
+        stem = f"%{ord(stem[0]):02X}{stem[1:]}"
+    if len(stem) > _MAX_STEM:
+        digest = hashlib.sha256(_utf8(video_no)).hexdigest()[:16]
+        stem = f"{stem[: _MAX_STEM - 17]}~{digest}"
+    return stem
+
+
+def file_name(video_no: str, kind: TranscriptKind, fmt: ExportFormat, /) -> str:
+    """The name of the per-video file of a video and kind: ``<stem>.<kind>.<ext>``."""
+    return f"{safe_stem(video_no)}.{kind.value}{fmt.extension}"
+
+
+def _utf8(text: str) -> bytes:
+    """UTF-8 bytes of any string, lone surrogates included."""
+    return text.encode("utf-8", "surrogatepass")
+
+
+def failure_code(error: BaseException, /) -> str:
+    """A short code for the failures file: the API code, ``http_503``, ``timeout``...
+
+    ``render`` stands for a transcript that arrived but could not be written in the format.
+    """
+    if isinstance(error, APIError):
+        return error.code or "api"
+    if isinstance(error, HTTPStatusError):
+        return f"http_{error.status}"
+    for cls, code in _FAILURE_CODES:
+        if isinstance(error, cls):
+            return code
+    return type(error).__name__ if isinstance(error, MemoriesError) else "render"
+
+
+_FAILURE_CODES: tuple[tuple[type[MemoriesError], str], ...] = (
+    (RequestTimeoutError, "timeout"),
+    (TransportError, "transport"),
+    (DecodeError, "decode"),
+    (InvalidVideoNumberError, "invalid_id"),
+)
+
+
+def one_line(text: str, /) -> str:
+    """Collapse every run of whitespace (TABs and line breaks included) into one space."""
+    return " ".join(text.split())
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """Write all of ``data`` to ``fd``, however many ``write`` calls it takes."""
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def _lock(fd: int, what: str) -> None:
+    """Take an exclusive lock on ``fd`` or raise :class:`OutputError`; POSIX only."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - no flock on this platform
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise OutputError(
+            f"another export is writing {what}; wait for it to end or choose another --out"
+        ) from None
+
+
+def _fsync_directory(path: str) -> None:
+    """Make a directory's entries durable (a new file, a rename), if possible."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # pragma: no cover - some systems cannot open directories
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover - and some cannot sync them
+        pass
+    finally:
+        os.close(fd)
+
+
+def _close_fds(*fds: int | None) -> None:
+    """Close file descriptors, ignoring errors."""
+    for fd in fds:
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+class Sink:
+    """Where the transcripts of an export go; see the module documentation.
+
+    Use it as a context manager (or call :meth:`close`). :meth:`is_done` says whether a
+    video and kind is already in the output, :meth:`commit` adds one durably.
+    """
+
+    target: str
+    """A description of the output, for messages (a path or ``"<stdout>"``)."""
+    resumable: bool = True
+    """Whether a rerun skips what this output holds."""
+    format: ExportFormat
+    recovered_bytes: int = 0
+    """Bytes of an unfinished record dropped when the output was opened."""
+    removed_temp_files: int = 0
+    """Temporary files of a crashed run removed when the output was opened."""
+
+    def is_done(self, video_no: str, kind: TranscriptKind, /) -> bool:
+        """Whether the output holds this video and kind."""
+        raise NotImplementedError
+
+    @property
+    def done_count(self) -> int:
+        """How many (video, kind) pairs the output holds."""
+        raise NotImplementedError
+
+    def commit(self, transcript: Transcript, /) -> None:
+        """Add a transcript to the output durably, or raise leaving it as it was.
+
+        Raises :class:`ValueError`/:class:`TypeError` if the transcript cannot be rendered
+        (nothing is written) and :class:`OSError` if writing fails (the sink is then
+        unusable; the next run repairs the output).
+        """
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release the output and its lock; idempotent."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class StreamFileSink(Sink):
+    """A ``jsonl`` or ``csv`` file with its ledger beside it; resumable and crash-safe.
+
+    Opening it recovers from any earlier crash (see the module documentation) and takes the
+    lock. Raises :class:`OutputError` when the file exists without a ledger, when the ledger
+    is corrupt, names another format or records more bytes than the file holds, when another
+    export holds the lock, or when the files cannot be opened.
+    """
+
+    def __init__(self, path: str, fmt: ExportFormat) -> None:
+        if fmt.per_video:
+            raise ValueError(f"{fmt.value} writes one file per video; use DirectorySink")
+        self.path = path
+        self.target = path
+        self.format = fmt
+        self.ledger_path = path + LEDGER_SUFFIX
+        self._done: dict[TranscriptKind, set[str]] = {kind: set() for kind in TranscriptKind}
+        self._data_fd: int | None = None
+        self._ledger_fd: int | None = None
+        self._offset = 0
+        self._broken = False
+        try:
+            self._open()
+        except OSError as exc:
+            self.close()
+            raise OutputError(f"cannot open {exc.filename or path}: {exc.strerror}") from None
+        except BaseException:
+            self.close()
+            raise
+
+    def _open(self) -> None:
+        """Take the lock and recover from an earlier crash; see the class documentation."""
+        path, ledger_path = self.path, self.ledger_path
+        if os.path.isdir(path):
+            raise OutputError(
+                f"{path} is a directory; {self.format.value} writes one file: pass a file name"
+            )
+        parent = os.path.dirname(path) or "."
+        os.makedirs(parent, exist_ok=True)
+        had_ledger = os.path.exists(ledger_path)
+        if not had_ledger and _size(path) > 0:
+            raise OutputError(
+                f"{path} exists and was not written by an export (no {ledger_path});"
+                " choose another --out or remove it"
+            )
+        self._ledger_fd = os.open(ledger_path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o666)
+        _lock(self._ledger_fd, path)
+        committed, good_end, has_header = self._read_ledger()
+        if not has_header:
+            if _size(path) > 0:
+                raise OutputError(
+                    f"{path} exists but its ledger {ledger_path} is empty; choose another"
+                    " --out or remove both files"
+                )
+            os.ftruncate(self._ledger_fd, 0)
+            header = b"%s%d %s\n" % (_LEDGER_MAGIC, LEDGER_VERSION, self.format.value.encode())
+            _write_all(self._ledger_fd, header)
+            os.fsync(self._ledger_fd)
+            _fsync_directory(parent)
+        elif os.fstat(self._ledger_fd).st_size > good_end:
+            # A torn last line: drop it, or the next entry would be glued to it.
+            os.ftruncate(self._ledger_fd, good_end)
+            os.fsync(self._ledger_fd)
+        self._data_fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o666)
+        size = os.fstat(self._data_fd).st_size
+        if size < committed:
+            raise OutputError(
+                f"{path} holds {size} bytes but its ledger records {committed}: it was changed"
+                f" outside the export; to start over, remove {path} and {ledger_path}"
+            )
+        if size > committed:
+            os.ftruncate(self._data_fd, committed)
+            os.fsync(self._data_fd)
+            self.recovered_bytes = size - committed
+        self._offset = committed
+
+    def _read_ledger(self) -> tuple[int, int, bool]:
+        """Read the ledger: return the committed offset, where its good part ends, header?"""
+        committed = 0
+        with open(self.ledger_path, "rb") as ledger:
+            first = ledger.readline()
+            if not first.endswith(b"\n"):
+                return 0, 0, False
+            self._check_header(first)
+            good_end = len(first)
+            bad_line: int | None = None
+            for line_no, raw in enumerate(ledger, start=2):
+                entry = _parse_ledger_entry(raw)
+                if bad_line is not None or (entry is not None and entry[0] < committed):
+                    raise OutputError(
+                        f"{self.ledger_path} is corrupt at line {bad_line or line_no}; to start"
+                        f" over, remove {self.path} and {self.ledger_path}"
+                    )
+                if entry is None:
+                    bad_line = line_no  # tolerated only as the last line
+                    continue
+                committed, kind, video_no = entry
+                self._done[kind].add(video_no)
+                good_end += len(raw)
+        return committed, good_end, True
+
+    def _check_header(self, line: bytes) -> None:
+        """Check the ledger's first line: ours, this version, this format."""
+        if not line.startswith(_LEDGER_MAGIC):
+            raise OutputError(f"{self.ledger_path} is not an export ledger; choose another --out")
+        version, _, fmt = line[len(_LEDGER_MAGIC) :].strip().partition(b" ")
+        if version != str(LEDGER_VERSION).encode():
+            raise OutputError(
+                f"{self.ledger_path} was written by another version of memories-async"
+                f" (ledger version {version.decode(errors='replace')})"
+            )
+        if fmt != self.format.value.encode():
+            written = fmt.decode(errors="replace")
+            raise OutputError(
+                f"{self.path} holds {written} records: pass --format {written} to resume it,"
+                " or choose another --out"
+            )
+
+    def is_done(self, video_no: str, kind: TranscriptKind, /) -> bool:
+        """Whether the ledger records this video and kind."""
+        return video_no in self._done[kind]
+
+    @property
+    def done_count(self) -> int:
+        """How many (video, kind) pairs the ledger records."""
+        return sum(len(numbers) for numbers in self._done.values())
+
+    def commit(self, transcript: Transcript, /) -> None:
+        """Append the transcript in one write, fsync, then record it in the ledger and fsync."""
+        if self._broken or self._data_fd is None or self._ledger_fd is None:
+            raise OSError(f"{self.path} is closed or failed earlier; rerun to resume")
+        data = render(transcript, self.format, header=self._offset == 0)
+        end = self._offset + len(data)
+        entry = f"{end}\t{transcript.kind.value}\t{transcript.video_no}\n".encode()
+        try:
+            if data:
+                _write_all(self._data_fd, data)
+                os.fsync(self._data_fd)
+            _write_all(self._ledger_fd, entry)
+            os.fsync(self._ledger_fd)
+        except BaseException:
+            self._broken = True
+            raise
+        self._offset = end
+        self._done[transcript.kind].add(transcript.video_no)
+
+    def close(self) -> None:
+        """Close both files, releasing the lock; idempotent."""
+        data_fd, ledger_fd = self._data_fd, self._ledger_fd
+        self._data_fd = self._ledger_fd = None
+        _close_fds(data_fd, ledger_fd)
+
+
+def _size(path: str) -> int:
+    """The size of a file in bytes; 0 if it does not exist."""
+    try:
+        return os.stat(path).st_size
+    except FileNotFoundError:
+        return 0
+
+
+def _parse_ledger_entry(raw: bytes) -> tuple[int, TranscriptKind, str] | None:
+    """Parse ``<offset>\\t<kind>\\t<video_no>\\n``; ``None`` if torn or malformed."""
+    if not raw.endswith(b"\n"):
+        return None
+    parts = raw[:-1].split(b"\t")
+    if len(parts) != 3 or not parts[0].isdigit():
+        return None
+    try:
+        kind = TranscriptKind(parts[1].decode("ascii"))
+        number = parts[2].decode("utf-8")
+        if check_video_no(number) != number:
+            return None
+    except (ValueError, InvalidVideoNumberError):
+        return None
+    return int(parts[0]), kind, number
+
+
+class StdoutSink(Sink):
+    """A ``jsonl`` or ``csv`` stream to standard output: flushed per record, not resumable.
+
+    Only the pairs written by this run count as done.
+    """
+
+    resumable = False
+
+    def __init__(self, stream: IO[bytes], fmt: ExportFormat) -> None:
+        if fmt.per_video:
+            raise ValueError(f"{fmt.value} writes one file per video; it cannot go to stdout")
+        self.target = "<stdout>"
+        self.format = fmt
+        self._stream = stream
+        self._written = 0
+        self._done: set[tuple[str, TranscriptKind]] = set()
+
+    def is_done(self, video_no: str, kind: TranscriptKind, /) -> bool:
+        """Whether this run wrote this video and kind."""
+        return (video_no, kind) in self._done
+
+    @property
+    def done_count(self) -> int:
+        """How many pairs this run wrote."""
+        return len(self._done)
+
+    def commit(self, transcript: Transcript, /) -> None:
+        """Write the transcript and flush."""
+        data = render(transcript, self.format, header=self._written == 0)
+        self._stream.write(data)
+        self._stream.flush()
+        self._written += len(data)
+        self._done.add((transcript.video_no, transcript.kind))
+
+
+class DirectorySink(Sink):
+    """One ``srt``, ``vtt`` or ``txt`` file per video and kind in a directory; resumable.
+
+    Opening it creates the directory if needed, takes the lock, removes the temporary files
+    of a crashed run and lists the files already there. Raises :class:`OutputError` when the
+    path is a file, another export holds the lock, or the directory cannot be used.
+    """
+
+    def __init__(self, directory: str, fmt: ExportFormat) -> None:
+        if not fmt.per_video:
+            raise ValueError(f"{fmt.value} writes one stream; use StreamFileSink")
+        self.directory = directory
+        self.target = directory
+        self.format = fmt
+        self._names: set[str] = set()
+        self._dir_fd: int | None = None
+        self._counter = 0
+        try:
+            self._open()
+        except OSError as exc:
+            self.close()
+            raise OutputError(
+                f"cannot use {exc.filename or directory} as the output directory: {exc.strerror}"
+            ) from None
+        except BaseException:
+            self.close()
+            raise
+
+    def _open(self) -> None:
+        """Take the lock and recover from an earlier crash; see the class documentation."""
+        directory = self.directory
+        if os.path.exists(directory) and not os.path.isdir(directory):
+            raise OutputError(
+                f"{directory} is a file; {self.format.value} writes one file per video:"
+                " pass a directory"
+            )
+        os.makedirs(directory, exist_ok=True)
+        self._dir_fd = os.open(directory, os.O_RDONLY)
+        _lock(self._dir_fd, directory)
+        extension = self.format.extension
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                name = entry.name
+                if name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX):
+                    os.unlink(entry.path)
+                    self.removed_temp_files += 1
+                elif name.endswith(extension):
+                    self._names.add(name)
+
+    def path_of(self, video_no: str, kind: TranscriptKind, /) -> str:
+        """The final path of the file of a video and kind."""
+        return os.path.join(self.directory, file_name(video_no, kind, self.format))
+
+    def is_done(self, video_no: str, kind: TranscriptKind, /) -> bool:
+        """Whether the file of this video and kind exists."""
+        return file_name(video_no, kind, self.format) in self._names
+
+    @property
+    def done_count(self) -> int:
+        """How many files of this format the directory holds."""
+        return len(self._names)
+
+    def commit(self, transcript: Transcript, /) -> None:
+        """Write a temporary file, fsync, rename it to its final name, fsync the directory."""
+        if self._dir_fd is None:
+            raise OSError(f"the output directory {self.directory} is closed")
+        name = file_name(transcript.video_no, transcript.kind, self.format)
+        data = render(transcript, self.format)
+        self._counter += 1
+        temp = os.path.join(
+            self.directory, f"{TEMP_PREFIX}{os.getpid()}-{self._counter}{TEMP_SUFFIX}"
+        )
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        try:
+            try:
+                _write_all(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(temp, os.path.join(self.directory, name))
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            raise
+        os.fsync(self._dir_fd)
+        self._names.add(name)
+
+    def close(self) -> None:
+        """Release the directory and its lock; idempotent."""
+        fd, self._dir_fd = self._dir_fd, None
+        _close_fds(fd)
+
+
+def open_sink(fmt: ExportFormat, out: str | None, /, *, stdout: IO[bytes] | None = None) -> Sink:
+    """Open the sink for a format and an ``--out`` value (``None`` or ``"-"``: stdout).
+
+    Raises :class:`OutputError` as the sink classes do, and when a per-video format is asked
+    to write to stdout.
+    """
+    if fmt.per_video:
+        if out is None or out == "-":
+            raise OutputError(f"--format {fmt.value} writes one file per video: pass --out DIR")
+        return DirectorySink(out, fmt)
+    if out is None or out == "-":
+        if stdout is None:
+            raise OutputError("no stdout stream to write to")
+        return StdoutSink(stdout, fmt)
+    return StreamFileSink(out, fmt)
+
+
+def default_failures_path(fmt: ExportFormat, out: str | None, /) -> str | None:
+    """Where failures go unless ``--failures`` says: beside or inside the output, or nowhere."""
+    if out is None or out == "-":
+        return None
+    if fmt.per_video:
+        return os.path.join(out, DIRECTORY_FAILURES_NAME)
+    return out + FAILURES_SUFFIX
+
+
+class FailureLog:
+    """The failures file: appended one line per failure, created at the first one.
+
+    Each run writes a ``#`` header line before its first failure; each failure is one
+    ``write`` so a crash never leaves half a line. ``redact`` is applied to messages (the
+    export passes one that hides the API key). Raises :class:`OSError` when the file cannot
+    be written.
+    """
+
+    def __init__(self, path: str, /, *, redact: Callable[[str], str] | None = None) -> None:
+        self.path = path
+        self.count = 0
+        """Failures recorded by this run."""
+        self._redact = redact
+        self._fd: int | None = None
+
+    def record(
+        self, video_no: str, kind: TranscriptKind, code: str, attempts: int, message: str
+    ) -> None:
+        """Append one failure."""
+        if self._fd is None:
+            self._fd = self._open()
+        text = one_line(message)
+        if self._redact is not None:
+            text = self._redact(text)
+        line = f"{video_no}\t{kind.value}\t{one_line(code)}\t{attempts}\t{text}\n"
+        _write_all(self._fd, line.encode("utf-8", "replace"))
+        self.count += 1
+
+    def _open(self) -> int:
+        """Take the lock and recover from an earlier crash; see the class documentation."""
+        os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o666)
+        try:
+            size = os.fstat(fd).st_size
+            glue = b""
+            if size:
+                os.lseek(fd, size - 1, os.SEEK_SET)
+                if os.read(fd, 1) != b"\n":
+                    glue = b"\n"  # never append to a line left unfinished
+            started = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            header = f"# memories-async export {started}: {chr(9).join(FAILURE_COLUMNS)}\n"
+            _write_all(fd, glue + header.encode())
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    def close(self) -> None:
+        """Close the file; idempotent."""
+        fd, self._fd = self._fd, None
+        _close_fds(fd)

@@ -1,0 +1,201 @@
+"""Reading video numbers: id file lines, whole files, arguments, and the stdin pump."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import threading
+
+import pytest
+
+from memories_async._ids import (
+    MAX_LINE_BYTES,
+    IdInputError,
+    aiter_numbers,
+    aiter_stream_ids,
+    check_id_arguments,
+    count_distinct,
+    iter_id_lines,
+    parse_id_line,
+)
+
+VIDEO = "VI606041694843813888"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (b"VI606041694843813888\n", VIDEO),
+        (b"VI606041694843813888", VIDEO),
+        (b"VI606041694843813888\r\n", VIDEO),
+        (b"\xef\xbb\xbfVI606041694843813888\r\n", VIDEO),
+        (b"   VI606041694843813888  \t \n", VIDEO),
+        (b"VI606041694843813888\tvisual\t0001\t3\tAPI error\n", VIDEO),
+        (b"VI606041694843813888 \tvisual\n", VIDEO),
+        (b"PI-590000000000000001\n", "PI-590000000000000001"),
+        ("VIé-ß\n".encode(), "VIé-ß"),
+        (b"\n", None),
+        (b"\r\n", None),
+        (b"   \t  \n", None),
+        (b"# a comment\n", None),
+        (b"   # an indented comment\n", None),
+        (b"#VI606041694843813888\n", None),
+        (b"\xef\xbb\xbf# header with a BOM\n", None),
+    ],
+)
+def test_parse_id_line_accepts(raw: bytes, expected: str | None) -> None:
+    assert parse_id_line(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"VI 606041694843813888\n", "whitespace inside"),
+        (b"VI606041694843813888 # trailing comment\n", "whitespace inside"),
+        (b"VI6060\x0016948\n", "control"),
+        (b"VI6060\x1b[31m\n", "control"),
+        (b"VI\xff\xfe606\n", "not UTF-8"),
+    ],
+)
+def test_parse_id_line_rejects(raw: bytes, reason: str) -> None:
+    with pytest.raises(ValueError, match=reason):
+        parse_id_line(raw)
+
+
+def test_iter_id_lines_numbers_lines_and_keeps_duplicates() -> None:
+    text = b"\xef\xbb\xbf# ids\r\nVI1\r\n\r\n  VI2  \r\nVI1\r\nVI3"
+    assert list(iter_id_lines(io.BytesIO(text), "ids.txt")) == [
+        (2, "VI1"),
+        (4, "VI2"),
+        (5, "VI1"),
+        (6, "VI3"),
+    ]
+
+
+def test_iter_id_lines_reports_the_malformed_line_after_the_good_ones() -> None:
+    lines = iter_id_lines(io.BytesIO(b"VI1\n# c\nVI2\nVI 3\nVI4\n"), "ids.txt")
+    assert next(lines) == (1, "VI1")
+    assert next(lines) == (3, "VI2")
+    with pytest.raises(IdInputError) as caught:
+        next(lines)
+    error = caught.value
+    assert (error.source, error.line) == ("ids.txt", 4)
+    assert str(error) == "ids.txt line 4: whitespace inside the video number 'VI 3'"
+    assert "\n" not in str(error)
+
+
+def test_a_bom_after_concatenation_is_tolerated() -> None:
+    text = b"\xef\xbb\xbfVI1\n\xef\xbb\xbfVI2\n"
+    assert [n for _, n in iter_id_lines(io.BytesIO(text), "x")] == ["VI1", "VI2"]
+
+
+def test_an_overlong_line_is_malformed_not_loaded() -> None:
+    stream = io.BytesIO(b"VI1\n" + b"A" * (MAX_LINE_BYTES + 10) + b"\nVI2\n")
+    lines = iter_id_lines(stream, "big.bin")
+    assert next(lines) == (1, "VI1")
+    with pytest.raises(IdInputError, match="line 2: line longer than"):
+        next(lines)
+
+
+def test_a_line_of_exactly_the_limit_is_read() -> None:
+    number = "V" * (MAX_LINE_BYTES - 1)
+    stream = io.BytesIO(number.encode() + b"\n")
+    assert list(iter_id_lines(stream, "x")) == [(1, number)]
+
+
+class _CountingStream(io.BytesIO):
+    """Counts the lines handed out, to prove that reading is lazy."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self.lines_read = 0
+
+    def readline(self, size: int | None = -1) -> bytes:
+        self.lines_read += 1
+        return super().readline(size)
+
+
+def test_iter_id_lines_reads_lazily() -> None:
+    stream = _CountingStream(b"".join(f"VI{n}\n".encode() for n in range(10_000)))
+    lines = iter_id_lines(stream, "ids.txt")
+    assert next(lines) == (1, "VI0")
+    assert stream.lines_read == 1
+
+
+def test_count_distinct_validates_the_whole_file() -> None:
+    assert count_distinct(io.BytesIO(b"VI1\nVI2\nVI1\n# x\n"), "f") == {"VI1", "VI2"}
+    with pytest.raises(IdInputError, match="f line 1000"):
+        count_distinct(io.BytesIO(b"VI1\n" * 999 + b"bad id\n"), "f")
+
+
+def test_check_id_arguments_names_the_bad_argument() -> None:
+    assert check_id_arguments([" VI1 ", "VI2"]) == ["VI1", "VI2"]
+    with pytest.raises(IdInputError) as caught:
+        check_id_arguments(["VI1", "VI\t2"])
+    assert caught.value.line == 2
+    assert str(caught.value).startswith("argument line 2: ")
+    with pytest.raises(IdInputError, match="empty"):
+        check_id_arguments(["  "])
+
+
+@pytest.mark.asyncio
+async def test_aiter_numbers_yields_everything_and_lets_the_loop_run() -> None:
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    task = asyncio.create_task(ticker())
+    numbers = [f"VI{n}" for n in range(1000)]
+    assert [n async for n in aiter_numbers(numbers)] == numbers
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert ticks >= 3
+
+
+@pytest.mark.asyncio
+async def test_aiter_stream_ids_reads_a_pipe_on_a_thread() -> None:
+    read_fd, write_fd = os.pipe()
+    with os.fdopen(read_fd, "rb") as reader:
+
+        def produce() -> None:
+            with os.fdopen(write_fd, "wb") as writer:
+                for n in range(3000):
+                    writer.write(f"VI{n}\n".encode())
+                writer.write(b"# done\n")
+
+        producer = threading.Thread(target=produce)
+        producer.start()
+        got = [n async for n in aiter_stream_ids(reader, "<stdin>")]
+        producer.join()
+    assert got == [f"VI{n}" for n in range(3000)]
+
+
+@pytest.mark.asyncio
+async def test_aiter_stream_ids_raises_the_malformed_line_after_the_good_ones() -> None:
+    stream = io.BytesIO(b"VI1\nVI2\nVI\x073\n")
+    got = []
+    with pytest.raises(IdInputError, match="<stdin> line 3: a control"):
+        async for number in aiter_stream_ids(stream, "<stdin>"):
+            got.append(number)
+    assert got == ["VI1", "VI2"]
+
+
+@pytest.mark.asyncio
+async def test_aiter_stream_ids_stops_its_thread_when_left_early() -> None:
+    stream = io.BytesIO(b"".join(f"VI{n}\n".encode() for n in range(5000)))
+    before = {t.ident for t in threading.enumerate()}
+    numbers = aiter_stream_ids(stream, "<stdin>")
+    assert await anext(numbers) == "VI0"
+    await numbers.aclose()
+    pumps = [
+        t for t in threading.enumerate() if t.name == "memories-async-ids" and t.ident not in before
+    ]
+    for thread in pumps:
+        thread.join(timeout=10)
+        assert not thread.is_alive()
