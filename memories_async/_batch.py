@@ -342,18 +342,19 @@ class TranscriptBatch:
             self._on_event(event)
 
     async def _feed(self) -> None:
-        seen: set[tuple[str, TranscriptKind]] | None = set() if self._dedupe else None
+        # One set of numbers per kind: half the memory of (number, kind) pairs.
+        seen = {kind: set[str]() for kind in self._kinds} if self._dedupe else None
         sequence = 0
         try:
             async for raw in _iterate(self._input):
                 number = raw.strip() if isinstance(raw, str) else raw
                 for kind in self._kinds:
                     if seen is not None and isinstance(number, str):
-                        key = (number, kind)
-                        if key in seen:
+                        numbers = seen[kind]
+                        if number in numbers:
                             self._duplicates += 1
                             continue
-                        seen.add(key)
+                        numbers.add(number)
                     await self._window.acquire()
                     await self._jobs.put((sequence, number, kind))
                     sequence += 1

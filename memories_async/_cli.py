@@ -44,6 +44,7 @@ import attrs
 import click
 from rich.console import Console
 
+from ._bench import bench
 from ._client import DEFAULT_CONCURRENCY, MemoriesClient
 from ._config import ENV_API_KEY, ENV_BASE_URL, ENV_UNIQUE_ID, Config, RetryPolicy
 from ._errors import (
@@ -1128,6 +1129,9 @@ def fake_server(
     except OSError as exc:
         click.echo(f"error: cannot listen on {host}:{port}: {exc.strerror or exc}", err=True)
         ctx.exit(EXIT_FAILED)
+
+
+cli.add_command(bench)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

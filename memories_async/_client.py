@@ -193,8 +193,11 @@ class MemoriesClient:
         params = {"video_no": number, "unique_id": namespace}
         caption = self._caption_path and kind is TranscriptKind.VISUAL and not is_public
         endpoint = protocol.transcription_endpoint(kind, public=is_public, caption=caption)
+        request = protocol.get_request(
+            self._url(endpoint), endpoint, self._headers, params=params, video_no=number
+        )
         try:
-            data, attempts = await self._call_get(endpoint, params, number, on_retry)
+            data, attempts = await self._call(request, on_retry)
         except HTTPStatusError as exc:
             if exc.status != 404 or endpoint != protocol.VIDEO_TRANSCRIPTION:
                 raise
@@ -427,9 +430,13 @@ class MemoriesClient:
                 endpoint=request.endpoint,
             )
         transport = self._get_transport()
+        governor = self.governor
+        policy = self._config.retry
 
         async def attempt(number: int) -> Any:
-            sent_at = await self.governor.acquire()
+            sent_at = governor.try_acquire()
+            if sent_at is None:
+                sent_at = await governor.acquire()
             started = time.perf_counter()
             try:
                 response = await transport.send(request)
@@ -444,12 +451,20 @@ class MemoriesClient:
                 self._failed(exc, sent_at)
                 _log_attempt(request, number, started, exc)
                 raise
-            self.governor.on_success()
+            governor.on_success()
             if logger.isEnabledFor(logging.DEBUG):
                 _log_attempt(request, number, started, None, response.status)
             return data
 
-        return await call_with_retries(attempt, self._config.retry, on_retry=on_retry)
+        # The first attempt runs here, so that a call that succeeds at once
+        # pays for no retry machinery; retries go on from attempt 2.
+        started = time.monotonic()
+        try:
+            return await attempt(1), 1
+        except MemoriesError as error:
+            return await call_with_retries(
+                attempt, policy, on_retry=on_retry, first_error=error, started=started
+            )
 
     def _failed(self, exc: MemoriesError, sent_at: float) -> None:
         if exc.rate_limited:

@@ -107,6 +107,26 @@ class RateGovernor:
         """Counters since the governor was made."""
         return GovernorStats(self._rate, self._rate_limited, self._cooldowns, self._waited)
 
+    def try_acquire(self) -> float | None:
+        """Take the right to send now if it is free, without waiting; ``None`` if not.
+
+        The common case (no cooldown, no rate or a free slot) costs no
+        coroutine; when this returns ``None``, await :meth:`acquire`.
+        """
+        now = self._clock()
+        if self._cooldown_until > now:
+            return None
+        rate = self._rate
+        if rate is not None:
+            interval = 1.0 / rate
+            slot = max(self._next_slot, now - (self._burst - 1) * interval)
+            if slot > now:
+                return None
+            self._next_slot = slot + interval
+        if self._first_request is None:
+            self._first_request = now
+        return now
+
     async def acquire(self) -> float:
         """Wait until a request may be sent; return the time sent, on the governor's clock.
 

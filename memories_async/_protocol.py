@@ -65,7 +65,8 @@ def check_video_no(video_no: object, /) -> str:
     text = video_no.strip()
     if not text:
         raise InvalidVideoNumberError("a video number must not be empty or blank")
-    if not text.isprintable() or any(c.isspace() for c in text):
+    # Every whitespace character but the ASCII space is unprintable.
+    if not text.isprintable() or " " in text:
         raise InvalidVideoNumberError(
             f"a video number must not hold whitespace or control characters: {text!r}"
         )

@@ -93,21 +93,26 @@ async def call_with_retries(
     on_retry: OnRetry | None = None,
     clock: Callable[[], float] = time.monotonic,
     rand: Callable[[], float] = random.random,
+    first_error: MemoriesError | None = None,
+    started: float | None = None,
 ) -> tuple[T, int]:
     """Run ``attempt(n)`` for n = 1, 2, … until it succeeds or the policy gives up.
 
     Returns the result and the number of attempts made. The error of the last
-    attempt is re-raised with its ``attempts`` attribute set.
+    attempt is re-raised with its ``attempts`` attribute set. A caller that
+    made attempt 1 itself passes its error as ``first_error`` and the time it
+    started (on ``clock``) as ``started``; retrying goes on from attempt 2.
     """
-    start = clock()
-    try:
-        return await attempt(1), 1
-    except MemoriesError as error:
-        budget = _Budget(policy, start, clock, rand)
-        if not budget.spend(error):
-            error.attempts = 1
-            raise
-        first_error = error
+    start = clock() if started is None else started
+    if first_error is None:
+        try:
+            return await attempt(1), 1
+        except MemoriesError as error:
+            first_error = error
+    budget = _Budget(policy, start, clock, rand)
+    if not budget.spend(first_error):
+        first_error.attempts = 1
+        raise first_error
 
     tried = 1
     allowed = True
