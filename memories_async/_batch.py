@@ -48,6 +48,7 @@ class Fetched:
     kind: TranscriptKind
     transcript: Transcript
     attempts: int
+    """Attempts made, the successful one included."""
     elapsed: float
     """Seconds from the first attempt to the answer, retries included."""
 
@@ -62,10 +63,14 @@ class Failed:
     """A transcript that could not be fetched, with the error that says why."""
 
     video_no: str
+    """The number as given (``repr()`` of the input when it was not a string)."""
     kind: TranscriptKind
     error: MemoriesError
+    """The error of the last attempt."""
     attempts: int
+    """Attempts made; 0 for a malformed number, which is never sent."""
     elapsed: float
+    """Seconds from the first attempt to the last answer, retries included."""
 
     @property
     def ok(self) -> bool:

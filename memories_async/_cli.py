@@ -416,6 +416,7 @@ def cli() -> None:
 @click.option(
     "--format",
     "fmt_name",
+    metavar="FORMAT",
     type=click.Choice(_FORMATS),
     default=ExportFormat.JSONL.value,
     show_default=True,
@@ -841,6 +842,7 @@ class _ExportJob:
 @click.option(
     "--format",
     "fmt_name",
+    metavar="FORMAT",
     type=click.Choice(_FORMATS),
     default=ExportFormat.JSONL.value,
     show_default=True,

@@ -51,14 +51,18 @@ class RetryPolicy:
     """When and how long to retry a call that failed with a retryable error.
 
     A call is tried at most ``attempts`` times and never past ``total_timeout``
-    seconds from its first attempt. Between attempts the client waits a random
-    time between 0 and ``min(max_wait, initial_wait * 2 ** (attempt - 1))``
-    (exponential backoff with full jitter), or the server's ``Retry-After``
-    when it sends one. Code ``"0001"``, which the service uses both for bad
-    input and for passing faults, is tried at most ``transient_attempts`` times.
-    ``backoff=False`` removes every wait, for tests: back-off between
-    attempts, and the governor's cooldown and adaptive slowing after
-    rate-limit answers (an explicit ``rate`` still applies).
+    seconds from its start (time spent waiting for the rate governor
+    included). Between attempts the client waits a random time between 0 and
+    ``min(max_wait, initial_wait * 2 ** (attempt - 1))`` (exponential backoff
+    with full jitter), or the server's ``Retry-After`` when it sends one.
+    Rate-limit answers wait in the client's shared governor instead and do
+    not use up ``attempts`` (at most ``4 * attempts`` of them). Code
+    ``"0001"``, which the service uses both for bad input and for passing
+    faults, is tried at most ``transient_attempts`` times.
+
+    ``backoff=False`` is for tests: it removes the back-off between attempts
+    and the governor's own cooldown and adaptive slowing after rate-limit
+    answers. An explicit ``rate`` and a server's ``Retry-After`` still apply.
     """
 
     attempts: int = attrs.field(default=5, validator=_count("retry.attempts", 1))

@@ -62,8 +62,11 @@ class MemoriesError(Exception):
     ) -> None:
         super().__init__(message)
         self.message = message
+        """What happened, without the endpoint and video number (``str()`` adds them)."""
         self.video_no = video_no
+        """The video number of the call, when the call was about one video."""
         self.endpoint = endpoint
+        """The API endpoint of the call (``get_audio_transcription``, ...), when known."""
         self.attempts = 1
         """How many attempts the call made before giving up with this error."""
 
@@ -175,7 +178,7 @@ class APIError(MemoriesError):
     the envelope came with (normally 200).
     """
 
-    code_: ClassVar[str] = ""
+    _wire_code: ClassVar[str] = ""
     """The envelope code this class stands for (empty on the base class)."""
 
     def __init__(
@@ -192,6 +195,8 @@ class APIError(MemoriesError):
         self.code = code
         self.msg = msg
         self.status = status
+        self.retry_after: float | None = None
+        """Seconds from a ``Retry-After`` header sent with the answer, if any."""
 
 
 class TransientAPIError(APIError):
@@ -205,19 +210,19 @@ class TransientAPIError(APIError):
     def retryable(self) -> bool:
         return True
 
-    code_ = "0001"
+    _wire_code = "0001"
 
 
 class InvalidParameterError(APIError):
     """Code ``"0003"``: the service refused a parameter."""
 
-    code_ = "0003"
+    _wire_code = "0003"
 
 
 class DuplicateRequestError(APIError):
     """Code ``"0409"``: the service saw the same request already."""
 
-    code_ = "0409"
+    _wire_code = "0409"
 
 
 class RateLimitError(APIError):
@@ -231,7 +236,7 @@ class RateLimitError(APIError):
     def rate_limited(self) -> bool:
         return True
 
-    code_ = "0429"
+    _wire_code = "0429"
 
 
 class AccountError(APIError):
@@ -245,25 +250,25 @@ class AccountError(APIError):
 class AuthenticationError(AccountError):
     """Code ``"0401"``: the API key is missing or invalid."""
 
-    code_ = "0401"
+    _wire_code = "0401"
 
 
 class InsufficientCreditsError(AccountError):
     """Code ``"0402"``: the account has run out of credits."""
 
-    code_ = "0402"
+    _wire_code = "0402"
 
 
 class AccountDisabledError(AccountError):
     """Code ``"0403"``: the developer account is disabled."""
 
-    code_ = "0403"
+    _wire_code = "0403"
 
 
 class PermissionDeniedError(AccountError):
     """Code ``"9009"``: permission denied; check the API key."""
 
-    code_ = "9009"
+    _wire_code = "9009"
 
 
 class AccountHaltedError(MemoriesError):
@@ -283,7 +288,7 @@ class AccountHaltedError(MemoriesError):
 
 
 API_ERRORS_BY_CODE: dict[str, type[APIError]] = {
-    cls.code_: cls
+    cls._wire_code: cls
     for cls in (
         TransientAPIError,
         InvalidParameterError,

@@ -196,13 +196,15 @@ def parse_response(
     code = _normalize_code(envelope.get("code")) if isinstance(envelope, dict) else None
     if code is not None and code != SUCCESS:
         msg = envelope.get("msg")
-        raise api_error(
+        error = api_error(
             code,
             msg if isinstance(msg, str) else "",
             status=status,
             video_no=video_no,
             endpoint=endpoint,
         )
+        error.retry_after = parse_retry_after(headers.get("Retry-After"))
+        raise error
     if not 200 <= status < 300:
         reason = f"HTTP {status}"
         if body:

@@ -587,3 +587,24 @@ async def test_real_timeout_against_a_silent_server(unused_tcp_port: int) -> Non
                 await c.get_transcription("VI1")
     assert info.value.attempts == 2
     assert API_KEY not in str(info.value)
+
+
+async def test_retry_after_with_a_0429_envelope_drives_the_cooldown(
+    mock_api: aioresponses,
+) -> None:
+    fake = FakeTime()
+    governor = RateGovernor(clock=fake.clock, sleep=fake.sleep)
+    endpoint = pattern("get_video_transcription")
+    mock_api.get(
+        endpoint,
+        status=429,
+        payload=envelope(code="0429", msg="Request has exceeded the limit."),
+        headers={"Retry-After": "3"},
+    )
+    mock_api.get(endpoint, payload=envelope(LIVE))
+    async with MemoriesClient(
+        api_key=API_KEY, base_url=BASE_URL, retry=RetryPolicy(backoff=False), governor=governor
+    ) as c:
+        _, attempts = await c.fetch_transcript("VI1")
+    assert attempts == 2
+    assert fake.sleeps == [3.0]

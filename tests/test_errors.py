@@ -104,7 +104,7 @@ def test_api_error_maps_documented_codes(code: str, cls: type[APIError]) -> None
     assert error.endpoint == "ep"
     assert code in str(error)
     assert "some message" in str(error)
-    assert cls.code_ == code
+    assert cls._wire_code == code
 
 
 def test_codes_table_covers_exactly_the_documented_codes() -> None:

@@ -1,7 +1,7 @@
 """A faithful fake of the memories.ai API, for tests, demos and benchmarks.
 
 The fake answers every endpoint the SDK uses, in the shapes the live service
-sends (see the project's API notes): string codes in a JSON envelope, times as
+sends (see the API quirks page of the documentation): string codes in a JSON envelope, times as
 strings of whole seconds, snake_case ``list_videos`` records with numbers as
 strings. It authenticates keys, partitions videos by ``unique_id``, rate
 limits per endpoint, adds latency and injects faults on demand, and counts
