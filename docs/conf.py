@@ -104,8 +104,6 @@ nitpicky = True
 nitpick_ignore_regex = [
     (r"py:.*", rf"({'|'.join(_EXTERNAL_MODULES)})(\..*)?"),
     (r"py:(class|exc|obj|data)", rf"({'|'.join(_BUILTIN_NAMES)})"),
-    # The fake library's own TranscriptKind, in FakeVideo.segments(), is not exported.
-    (r"py:class", r"memories_async\.testing\._library\.TranscriptKind"),
 ]
 
 # -- HTML ------------------------------------------------------------------------------

@@ -9,22 +9,13 @@ only its metadata until a transcript is actually requested.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import attrs
 
+from memories_async._models import TranscriptKind
 from memories_async.testing import _generate
-
-
-class TranscriptKind(enum.StrEnum):
-    """Which of a video's two transcripts: scene captions or speech."""
-
-    VISUAL = "visual"
-    """Visual transcription (scene captions)."""
-    AUDIO = "audio"
-    """Speech transcription."""
 
 
 @attrs.frozen(slots=True)

@@ -12,7 +12,8 @@ from typing import Any
 
 import orjson
 
-from memories_async.testing._library import FakeSegment, FakeVideo, TranscriptKind
+from memories_async._models import TranscriptKind
+from memories_async.testing._library import FakeSegment, FakeVideo
 from memories_async.testing._settings import TranscriptShape, WireFormat
 
 JSON_CONTENT_TYPE = "application/json"

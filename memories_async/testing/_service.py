@@ -35,9 +35,10 @@ import attrs
 import orjson
 from aiohttp import web
 
+from memories_async._models import TranscriptKind
 from memories_async.testing import _generate, _render
 from memories_async.testing._faults import FaultInjector
-from memories_async.testing._library import FakeLibrary, FakeVideo, TranscriptKind
+from memories_async.testing._library import FakeLibrary, FakeVideo
 from memories_async.testing._limiter import RateLimiter
 from memories_async.testing._settings import (
     TRANSCRIPTION_ENDPOINTS,
