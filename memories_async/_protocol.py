@@ -192,6 +192,9 @@ def parse_response(
         decode_failed = True
     else:
         decode_failed = False
+        # The common case, checked first: a 200 answer with code "0000".
+        if status == 200 and type(envelope) is dict and envelope.get("code") == SUCCESS:
+            return envelope.get("data")
 
     code = _normalize_code(envelope.get("code")) if isinstance(envelope, dict) else None
     if code is not None and code != SUCCESS:

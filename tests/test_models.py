@@ -78,8 +78,13 @@ def test_segment_duration_clamps_at_zero(start: float, end: float, duration: flo
 
 def test_segment_is_frozen() -> None:
     segment = Segment(0, 0.0, 1.0, "a")
-    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+    with pytest.raises(AttributeError):
         segment.text = "b"  # type: ignore[misc]
+
+
+def test_segment_unpacks() -> None:
+    index, start, end, text = Segment(3, 1.0, 2.0, "x")
+    assert (index, start, end, text) == (3, 1.0, 2.0, "x")
 
 
 def test_segment_equality_and_hash() -> None:
