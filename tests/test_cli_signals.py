@@ -37,7 +37,7 @@ from memories_async.testing import (
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
-KEY = "sk-mavi-Qm4tSIGNALSv8Lx2"
+KEY = "sk-mavi-fake-Qm4t-SIGNALS-v8Lx2"
 LIBRARY = FakeLibrary.generate(80, seed=21)
 IDS = sorted(video.video_no for video in LIBRARY.videos(status="PARSE"))[:60]
 KINDS = ("visual", "audio")
