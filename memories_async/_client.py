@@ -193,16 +193,14 @@ class MemoriesClient:
         params = {"video_no": number, "unique_id": namespace}
         caption = self._caption_path and kind is TranscriptKind.VISUAL and not is_public
         endpoint = protocol.transcription_endpoint(kind, public=is_public, caption=caption)
-        request = protocol.get_request(
-            self._url(endpoint), endpoint, self._headers, params=params, video_no=number
-        )
         try:
-            data, attempts = await self._call(request, on_retry)
+            data, attempts = await self._call(self._get(endpoint, params, number), on_retry)
         except HTTPStatusError as exc:
             if exc.status != 404 or endpoint != protocol.VIDEO_TRANSCRIPTION:
                 raise
             # The newest API names the visual endpoint get_video_caption.
-            data, attempts = await self._call_get(protocol.VIDEO_CAPTION, params, number, on_retry)
+            caption_request = self._get(protocol.VIDEO_CAPTION, params, number)
+            data, attempts = await self._call(caption_request, on_retry)
             self._caption_path = True
             attempts += exc.attempts
         try:
@@ -215,7 +213,7 @@ class MemoriesClient:
         """Fetch one video's status and details; ``None`` when the number is unknown."""
         number = protocol.check_video_no(video_no)
         params = {"video_no": number, "unique_id": _unique_id(unique_id, self._config.unique_id)}
-        data, _ = await self._call_get(protocol.GET_METADATA, params, number, None)
+        data, _ = await self._call(self._get(protocol.GET_METADATA, params, number), None)
         video: Video | None = self._structured(structure_video, data, protocol.GET_METADATA, number)
         return video
 
@@ -350,7 +348,7 @@ class MemoriesClient:
 
     async def list_unique_ids(self) -> tuple[str, ...]:
         """The ``unique_id`` namespaces the account has used."""
-        data, _ = await self._call_get(protocol.LIST_UNIQUE_IDS, {}, None, None)
+        data, _ = await self._call(self._get(protocol.LIST_UNIQUE_IDS, {}, None), None)
         ids: tuple[str, ...] = self._structured(
             structure_unique_ids, data, protocol.LIST_UNIQUE_IDS, None
         )
@@ -407,17 +405,13 @@ class MemoriesClient:
             exc.video_no, exc.endpoint = video_no, endpoint
             raise
 
-    async def _call_get(
-        self,
-        endpoint: str,
-        params: dict[str, str | None],
-        video_no: str | None,
-        on_retry: OnRetry | None,
-    ) -> tuple[Any, int]:
-        request = protocol.get_request(
+    def _get(
+        self, endpoint: str, params: dict[str, str | None], video_no: str | None
+    ) -> protocol.Request:
+        """A GET request of ``endpoint`` (a plain function, so no coroutine per call)."""
+        return protocol.get_request(
             self._url(endpoint), endpoint, self._headers, params=params, video_no=video_no
         )
-        return await self._call(request, on_retry)
 
     async def _call(self, request: protocol.Request, on_retry: OnRetry | None) -> tuple[Any, int]:
         if self._fatal is not None:

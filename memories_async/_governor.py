@@ -118,8 +118,7 @@ class RateGovernor:
             return None
         rate = self._rate
         if rate is not None:
-            interval = 1.0 / rate
-            slot = max(self._next_slot, now - (self._burst - 1) * interval)
+            slot, interval = self._earliest_slot(now, rate)
             if slot > now:
                 return None
             self._next_slot = slot + interval
@@ -142,8 +141,7 @@ class RateGovernor:
             rate = self._rate
             if rate is None:
                 break
-            interval = 1.0 / rate
-            slot = max(self._next_slot, now - (self._burst - 1) * interval)
+            slot, interval = self._earliest_slot(now, rate)
             self._next_slot = slot + interval
             if slot <= now:
                 break
@@ -156,6 +154,11 @@ class RateGovernor:
         if self._first_request is None:
             self._first_request = now
         return now
+
+    def _earliest_slot(self, now: float, rate: float) -> tuple[float, float]:
+        """The first free send time at ``rate`` (a burst may reach back), and the spacing."""
+        interval = 1.0 / rate
+        return max(self._next_slot, now - (self._burst - 1) * interval), interval
 
     def on_success(self) -> None:
         """Record a successful answer: ends the run of rate limits, recovers the rate."""
