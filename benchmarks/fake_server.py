@@ -10,10 +10,19 @@ The first line printed on stdout is the base URL. The library holds
 in status ``PARSE`` with an explicit ``--segments``-segment visual transcript
 (:func:`payloads.segments`), so every client of a run reads the same answers.
 
+``--qps`` limits every endpoint with a lenient limiter (bursts of ``--qps``);
+``--strict`` applies :meth:`RateLimits.strict` instead: one account-wide
+bucket of ``--qps`` (default 5) for every transcription endpoint, no burst
+(``--burst`` changes it), and ``--neighbour-qps`` adds a noisy neighbour
+consuming that much of it.
+
 Two extra routes serve the orchestrator: ``GET /_bench/stats`` (requests
-received, ``0429`` answers, answer codes) and ``POST /_bench/reset`` (zero
-the counters and refill the rate-limit buckets). ``POST /_bench/warm`` renders
-and caches every answer body before the measured runs.
+received, ``0429`` answers, answer codes, per-key counters, the neighbour's
+takes and refusals and, with ``--record-timeline``, the timeline as
+``[seconds, endpoint, key, accepted]`` lists) and ``POST /_bench/reset``
+(zero the counters, empty the timeline and refill the rate-limit buckets).
+``POST /_bench/warm`` renders and caches every answer body before the
+measured runs.
 """
 
 from __future__ import annotations
@@ -55,16 +64,45 @@ def build_library(videos: int, segments: int) -> FakeLibrary:
     )
 
 
+def rate_limits(
+    *,
+    qps: float | None,
+    strict: bool = False,
+    burst: float | None = None,
+    neighbour_qps: float | None = None,
+) -> RateLimits:
+    """Lenient per-endpoint limits, or with ``strict`` the account-wide strict ones."""
+    if strict:
+        return RateLimits.strict(
+            5.0 if qps is None else qps,
+            burst=1.0 if burst is None else burst,
+            neighbour_qps=neighbour_qps,
+        )
+    if neighbour_qps is not None:
+        raise ValueError("--neighbour-qps shares the account-wide quota of --strict: add --strict")
+    return RateLimits(qps=qps, burst=burst)
+
+
 def build_server(
-    *, videos: int, segments: int, latency: float, qps: float | None, seed: int = 0
+    *,
+    videos: int,
+    segments: int,
+    latency: float,
+    qps: float | None,
+    seed: int = 0,
+    strict: bool = False,
+    burst: float | None = None,
+    neighbour_qps: float | None = None,
+    record_timeline: bool = False,
 ) -> FakeServer:
     """A fake server over :func:`build_library`, with the bench routes added."""
     server = FakeServer(
         build_library(videos, segments),
         latency=Latency.fixed(latency) if latency > 0 else Latency.none(),
-        rate_limits=RateLimits(qps=qps),
+        rate_limits=rate_limits(qps=qps, strict=strict, burst=burst, neighbour_qps=neighbour_qps),
         seed=seed,
         cache_bytes=1024 * 2**20,
+        record_timeline=record_timeline,
     )
 
     async def stats(_request: web.Request) -> web.Response:
@@ -74,6 +112,13 @@ def build_server(
             "rate_limited": s.rate_limited,
             "codes": dict(s.codes),
             "peak_in_flight": s.peak_in_flight,
+            "requests_by_key": dict(s.requests_by_key),
+            "accepted_by_key": dict(s.accepted_by_key),
+            "rate_limited_by_key": dict(s.rate_limited_by_key),
+            "neighbour_taken": s.neighbour_taken,
+            "neighbour_refused": s.neighbour_refused,
+            # orjson writes plain tuples, not named ones.
+            "timeline": None if s.timeline is None else [tuple(entry) for entry in s.timeline],
         }
         return web.Response(body=orjson.dumps(body), content_type="application/json")
 
@@ -126,15 +171,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--segments", type=int, default=payloads.SIZES["typical"])
     parser.add_argument("--latency", type=float, default=0.0, help="seconds per request")
     parser.add_argument("--qps", type=float, default=None, help="rate limit (default: none)")
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="one account-wide transcription bucket of --qps (default 5), no burst",
+    )
+    parser.add_argument("--burst", type=float, default=None, help="tokens per bucket")
+    parser.add_argument(
+        "--neighbour-qps", type=float, default=None, help="with --strict, a noisy neighbour"
+    )
+    parser.add_argument(
+        "--record-timeline", action="store_true", help="serve the timeline in /_bench/stats"
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    server = build_server(
-        videos=args.videos,
-        segments=args.segments,
-        latency=args.latency,
-        qps=args.qps,
-        seed=args.seed,
-    )
+    try:
+        server = build_server(
+            videos=args.videos,
+            segments=args.segments,
+            latency=args.latency,
+            qps=args.qps,
+            seed=args.seed,
+            strict=args.strict,
+            burst=args.burst,
+            neighbour_qps=args.neighbour_qps,
+            record_timeline=args.record_timeline,
+        )
+    except ValueError as exc:
+        parser.error(str(exc))
     asyncio.run(_serve(server))
     return 0
 

@@ -4,8 +4,10 @@ The fake answers every endpoint the SDK uses, in the shapes the live service
 sends (see the API quirks page of the documentation): string codes in a JSON envelope, times as
 strings of whole seconds, snake_case ``list_videos`` records with numbers as
 strings. It authenticates keys, partitions videos by ``unique_id``, rate
-limits per endpoint, adds latency and injects faults on demand, and counts
-what it saw so tests can assert on it.
+limits per endpoint or for the whole account (strictly, with a noisy
+neighbour if asked: :meth:`RateLimits.strict`), adds latency and injects
+faults on demand, and counts what it saw, per endpoint and per key, so tests
+can assert on it.
 
 Typical use::
 
@@ -44,7 +46,7 @@ from memories_async.testing._settings import (
     TranscriptShape,
     WireFormat,
 )
-from memories_async.testing._stats import FakeStats
+from memories_async.testing._stats import FakeStats, TimelineEntry
 
 __all__ = [
     "DEFAULT_API_KEY",
@@ -63,6 +65,7 @@ __all__ = [
     "KeyState",
     "Latency",
     "RateLimits",
+    "TimelineEntry",
     "TranscriptShape",
     "WireFormat",
     "build_fake_server",

@@ -34,7 +34,34 @@ def _parser() -> argparse.ArgumentParser:
         metavar="KEY",
         help="accepted key, repeatable (default: sk-test-fake-key)",
     )
-    add("--qps", type=float, default=None, help="rate limit of every endpoint (default: none)")
+    add(
+        "--qps",
+        type=float,
+        default=None,
+        help="rate limit of every endpoint, or with --strict the account's transcription "
+        "quota (default: none; 5 with --strict)",
+    )
+    add(
+        "--strict",
+        action="store_true",
+        help="strict account-wide limits: one bucket for every transcription endpoint "
+        "(--qps), list_videos 5 and get_metadata 1 QPS, no burst",
+    )
+    add(
+        "--burst",
+        type=float,
+        default=None,
+        metavar="N",
+        help="tokens per bucket (default: the qps, or 1 with --strict)",
+    )
+    add(
+        "--neighbour-qps",
+        type=float,
+        default=None,
+        metavar="QPS",
+        help="with --strict, another client of the account consuming QPS of the "
+        "transcription quota (default: none)",
+    )
     add("--http-429", action="store_true", help="rate limit with HTTP 429, not 200 + 0429")
     add("--retry-after", action="store_true", help="send Retry-After on rate-limit answers")
     add("--latency", type=float, default=0.0, help="mean latency in seconds (default: 0)")
@@ -87,6 +114,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             seed=args.seed,
             api_keys=args.api_keys,
             qps=args.qps,
+            strict=args.strict,
+            burst=args.burst,
+            neighbour_qps=args.neighbour_qps,
             http_429=args.http_429,
             retry_after=args.retry_after,
             latency=args.latency,

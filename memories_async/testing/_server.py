@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Literal, Self
@@ -55,6 +56,8 @@ class FakeServer(FakeService):
         hang_seconds: float = 3600.0,
         seed: int = 0,
         cache_bytes: int = 256 * 2**20,
+        record_timeline: bool = False,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(
             library,
@@ -66,6 +69,8 @@ class FakeServer(FakeService):
             hang_seconds=hang_seconds,
             seed=seed,
             cache_bytes=cache_bytes,
+            record_timeline=record_timeline,
+            clock=clock,
         )
         self.host = host
         self._requested_port = port
@@ -230,6 +235,9 @@ def build_fake_server(
     seed: int = 0,
     api_keys: Sequence[str] | None = None,
     qps: float | None = None,
+    strict: bool = False,
+    burst: float | None = None,
+    neighbour_qps: float | None = None,
     http_429: bool = False,
     retry_after: bool = False,
     latency: float = 0.0,
@@ -239,17 +247,27 @@ def build_fake_server(
     hang_seconds: float = 3600.0,
     transcript_shape: TranscriptShape | str = TranscriptShape.LIVE,
     extra_fields: bool = False,
+    record_timeline: bool = False,
 ) -> FakeServer:
     """Build (without starting) a :class:`FakeServer` from plain keyword arguments.
 
     ``videos``/``public_videos``/``unique_ids``/``seed`` generate the library
     (:meth:`FakeLibrary.generate`). ``qps`` limits every endpoint (``None``:
-    unlimited); ``http_429`` and ``retry_after`` shape the ``0429`` answers.
+    unlimited) with a lenient limiter (bursts of ``qps``), or with ``strict``
+    is the account's transcription quota (default 5) as in
+    :meth:`RateLimits.strict`: one bucket shared by every transcription
+    endpoint, the documented ``list_videos`` and ``get_metadata`` limits, no
+    burst. ``burst`` sets every bucket's size (default ``max(1, qps)``, or 1
+    with ``strict``). ``neighbour_qps`` needs ``strict``: a noisy neighbour
+    consuming that much of the transcription quota. ``http_429`` and
+    ``retry_after`` shape the ``0429`` answers.
     ``latency`` is the mean delay in seconds, exact for ``"fixed"``, spread
     over ``[0, 2 * latency]`` for ``"uniform"``, long-tailed for
     ``"lognormal"``. ``fault_rate`` is the probability that a request is
     faulted, with a kind drawn from ``fault_kinds`` (default: every kind but
-    hangs and rate limiting). Raises :class:`ValueError` on a bad value.
+    hangs and rate limiting). ``record_timeline`` records the rate limiter's
+    decisions in :attr:`FakeStats.timeline`. Raises :class:`ValueError` on a
+    bad value.
     """
     library = FakeLibrary.generate(
         videos, seed=seed, unique_ids=tuple(unique_ids), public=public_videos
@@ -265,6 +283,22 @@ def build_fake_server(
         )
         raise ValueError(msg)
     delay = shapes[latency_distribution]()
+    if strict:
+        limits = RateLimits.strict(
+            5.0 if qps is None else qps,
+            burst=1.0 if burst is None else burst,
+            http_429=http_429,
+            retry_after=retry_after,
+            neighbour_qps=neighbour_qps,
+        )
+    elif neighbour_qps is not None:
+        msg = (
+            "'neighbour_qps' shares the account-wide transcription quota of the strict limits;"
+            " add strict=True (--strict on the command line)"
+        )
+        raise ValueError(msg)
+    else:
+        limits = RateLimits(qps=qps, burst=burst, http_429=http_429, retry_after=retry_after)
     faults: list[FaultRule] = []
     if fault_rate > 0:
         kinds = DEFAULT_RANDOM_FAULTS if fault_kinds is None else tuple(fault_kinds)
@@ -274,12 +308,13 @@ def build_fake_server(
         host=host,
         port=port,
         api_keys=api_keys,
-        rate_limits=RateLimits(qps=qps, http_429=http_429, retry_after=retry_after),
+        rate_limits=limits,
         latency=delay if latency > 0 else Latency.none(),
         faults=faults,
         wire_format=WireFormat(TranscriptShape(transcript_shape), extra_fields=extra_fields),
         hang_seconds=hang_seconds,
         seed=seed,
+        record_timeline=record_timeline,
     )
 
 
@@ -293,6 +328,9 @@ def run_fake_server(
     seed: int = 0,
     api_keys: Sequence[str] | None = None,
     qps: float | None = None,
+    strict: bool = False,
+    burst: float | None = None,
+    neighbour_qps: float | None = None,
     http_429: bool = False,
     retry_after: bool = False,
     latency: float = 0.0,
@@ -302,6 +340,7 @@ def run_fake_server(
     hang_seconds: float = 3600.0,
     transcript_shape: TranscriptShape | str = TranscriptShape.LIVE,
     extra_fields: bool = False,
+    record_timeline: bool = False,
     on_ready: Callable[[FakeServer], object] | None = None,
 ) -> None:
     """Run a fake server in the current thread until SIGINT or SIGTERM, then stop cleanly.
@@ -320,6 +359,9 @@ def run_fake_server(
         seed=seed,
         api_keys=api_keys,
         qps=qps,
+        strict=strict,
+        burst=burst,
+        neighbour_qps=neighbour_qps,
         http_429=http_429,
         retry_after=retry_after,
         latency=latency,
@@ -329,6 +371,7 @@ def run_fake_server(
         hang_seconds=hang_seconds,
         transcript_shape=transcript_shape,
         extra_fields=extra_fields,
+        record_timeline=record_timeline,
     )
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve_until_signalled(server, on_ready))

@@ -2,14 +2,26 @@
 
 Each request goes through the same steps, in this order:
 
-1. counted in :attr:`FakeService.stats` (endpoint, video number, in-flight);
-2. delayed by the configured :class:`Latency`;
-3. possibly replaced or damaged by an injected fault (:class:`FaultRule`);
-4. authenticated: a missing or unknown ``Authorization`` key answers ``0401``,
-   a key out of credits ``0402``, a disabled one ``0403``;
-5. rate limited per endpoint (:class:`RateLimits`), answering ``0429``;
-6. validated: a missing or malformed parameter answers ``0003``;
-7. answered from the library.
+1. counted in :attr:`FakeService.stats` (endpoint, key, video number, in-flight);
+2. authenticated: a missing or unknown ``Authorization`` key is to be answered
+   ``0401``, a key out of credits ``0402``, a disabled one ``0403``;
+3. judged by the account's rate limiter (:class:`RateLimits`), for an active
+   key only, at once: a request finding no token is to be answered ``0429``
+   and takes none, an accepted one has taken its token; the decision goes to
+   the timeline when one is recorded;
+4. delayed by the configured :class:`Latency`;
+5. possibly replaced or damaged by an injected fault (:class:`FaultRule`);
+6. answered ``0401``/``0402``/``0403`` or ``0429`` if step 2 or 3 refused it;
+7. validated: a missing or malformed parameter answers ``0003``;
+8. answered from the library.
+
+The limiter decides on arrival (step 3) as a real gateway does, before the
+latency: random latency cannot reorder the requests it sees, and the gaps it
+judges are the gaps the client left between its requests. A refused request
+is still answered after the latency, so a refusal costs the client a round
+trip as it does in reality. A request that a fault then replaces (an HTTP
+5xx, a reset connection...) has used its token all the same, as the gateway
+counted it before the failure behind it.
 
 Choices where the real service is ambiguous: an unknown video number, or a
 number of the wrong library (``PI-`` on a private endpoint or the reverse), on a
@@ -24,10 +36,12 @@ when the body names none.
 from __future__ import annotations
 
 import asyncio
+import collections
 import math
 import re
 import socket
 import struct
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, Final
 
@@ -50,7 +64,7 @@ from memories_async.testing._settings import (
     RateLimits,
     WireFormat,
 )
-from memories_async.testing._stats import FakeStats
+from memories_async.testing._stats import TIMELINE_LENGTH, FakeStats, TimelineEntry
 
 DEFAULT_API_KEY: Final = "sk-test-fake-key"
 """The key a fake accepts when none are configured; obviously not a real key."""
@@ -111,7 +125,16 @@ class FakeService:
     :data:`DEFAULT_API_KEY`. ``seed`` seeds the generators of random latency,
     fault draws and truncation points. ``hang_seconds`` is how long a
     :attr:`FaultKind.HANG` waits. ``cache_bytes`` bounds the cache of rendered
-    bodies.
+    bodies. ``record_timeline=True`` keeps a timeline of the rate limiter's
+    decisions in :attr:`FakeStats.timeline`, to chart accepted and refused
+    requests over time. ``clock`` (seconds, ``time.monotonic`` by
+    default) is what the rate limiter and the timeline read: a test may pass
+    a virtual one.
+
+    The rate limiter judges each request as it arrives, before the latency,
+    like the gateway of the real service; see :class:`RateLimits` for strict
+    account-wide limits, a noisy neighbour and refusals unrelated to the
+    caller's rate.
 
     Settings can be changed at any time: ``keys`` is a plain dict,
     ``latency``, ``hang_seconds`` and ``library`` plain attributes, and
@@ -133,6 +156,8 @@ class FakeService:
         hang_seconds: float = 3600.0,
         seed: int = 0,
         cache_bytes: int = 256 * 2**20,
+        record_timeline: bool = False,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if hang_seconds < 0:
             msg = f"'hang_seconds' must be >= 0, got {hang_seconds}"
@@ -148,14 +173,18 @@ class FakeService:
         self.latency = latency if latency is not None else Latency.none()
         self.hang_seconds = hang_seconds
         self.seed = seed
-        self.stats = FakeStats()
+        self.stats = FakeStats(
+            timeline=collections.deque(maxlen=TIMELINE_LENGTH) if record_timeline else None
+        )
         """Counters of what was received and answered; see :class:`FakeStats`."""
+        self._clock = clock
+        self._started = clock()
         self._cache = _render.BodyCache(cache_bytes)
         self._cached_library: tuple[int, int] = (id(self.library), self.library.revision)
         self._wire = wire_format if wire_format is not None else WireFormat()
         self._latency_rng = _generate.seeded_random("latency")
         self._fault_rng = _generate.seeded_random("faults")
-        self._limiter = RateLimiter(rate_limits if rate_limits is not None else RateLimits())
+        self._limiter = self._new_limiter(rate_limits if rate_limits is not None else RateLimits())
         self._injector = FaultInjector(faults, self._fault_rng)
         self._reseed()
         self._waiting: set[asyncio.Task[Any]] = set()
@@ -177,12 +206,15 @@ class FakeService:
 
     @property
     def rate_limits(self) -> RateLimits:
-        """The rate limits in force; assigning new ones starts with full buckets."""
+        """The rate limits in force; assigning new ones starts with full buckets.
+
+        The noisy neighbour's schedule, if any, starts again from the assignment.
+        """
         return self._limiter.limits
 
     @rate_limits.setter
     def rate_limits(self, limits: RateLimits) -> None:
-        self._limiter = RateLimiter(limits)
+        self._limiter = self._new_limiter(limits)
 
     @property
     def faults(self) -> tuple[FaultRule, ...]:
@@ -206,11 +238,14 @@ class FakeService:
     def reset(self) -> None:
         """Zero the stats, refill the rate buckets, restart fault attempt counts and reseed.
 
-        The library, keys and settings are kept. After a reset the service
-        draws the same latencies, faults and truncation points as a fresh one.
+        The library, keys and settings are kept; the timeline is emptied and
+        starts again at 0 seconds, the noisy neighbour's schedule restarts.
+        After a reset the service draws the same latencies, faults and
+        truncation points as a fresh one.
         """
         self.stats.reset()
-        self._limiter = RateLimiter(self._limiter.limits)
+        self._started = self._clock()
+        self._limiter = self._new_limiter(self._limiter.limits)
         self._reseed()
         self._injector = FaultInjector(self._injector.rules, self._fault_rng)
 
@@ -219,6 +254,9 @@ class FakeService:
             f"<{type(self).__name__} videos={len(self.library)} keys={len(self.keys)} "
             f"requests={self.stats.total_requests}>"
         )
+
+    def _new_limiter(self, limits: RateLimits) -> RateLimiter:
+        return RateLimiter(limits, clock=self._clock, stats=self.stats)
 
     def _reseed(self) -> None:
         self._latency_rng.setstate(_generate.seeded_random(f"{self.seed}:latency").getstate())
@@ -251,24 +289,34 @@ class FakeService:
 
     async def _handle(self, endpoint: Endpoint, request: web.Request) -> web.StreamResponse:
         stats = self.stats
+        key = request.headers.get("Authorization", "")
         video_no = None if endpoint is Endpoint.LIST_VIDEOS else request.query.get("video_no")
         stats.requests[endpoint] += 1
+        stats.requests_by_key[key] += 1
         if video_no:
             stats.requests_by_video[video_no] += 1
         stats.in_flight += 1
         stats.peak_in_flight = max(stats.peak_in_flight, stats.in_flight)
         try:
+            # Decided on arrival, before any wait: see the module's docstring.
+            state = self.keys.get(key)
+            wait = self._judge(endpoint, key) if state is KeyState.ACTIVE else None
             if self.latency.distribution != "none":
                 await self._wait(self.latency.sample(self._latency_rng))
             fault = self._injector.pick(endpoint, video_no) if self._injector.rules else None
             if fault is not None:
                 stats.faults[fault] += 1
-                early = self._early_fault(endpoint, fault)
+                early = self._early_fault(endpoint, key, fault)
                 if early is not None:
                     return early
                 if fault is FaultKind.HANG:
                     await self._wait(self.hang_seconds)
-            answer = await self._answer(endpoint, request, video_no)
+            if state is not KeyState.ACTIVE:
+                answer = self._error(*_REFUSALS.get(state, _REFUSALS[None]))
+            elif wait is not None:
+                answer = self._rate_limited(endpoint, key, wait)
+            else:
+                answer = await self._answer(endpoint, request, video_no)
             if fault is FaultKind.TRUNCATED_JSON:
                 cut = self._fault_rng.randrange(1, len(answer.body))
                 return web.Response(
@@ -285,6 +333,17 @@ class FakeService:
         finally:
             stats.in_flight -= 1
 
+    def _judge(self, endpoint: Endpoint, key: str) -> float | None:
+        """Ask the rate limiter; return ``None`` if admitted, else the seconds to a token."""
+        wait = self._limiter.acquire(endpoint)
+        stats = self.stats
+        if wait is None:
+            stats.accepted_by_key[key] += 1
+        if stats.timeline is not None:
+            at = self._clock() - self._started
+            stats.timeline.append(TimelineEntry(at, endpoint, key, wait is None))
+        return wait
+
     async def _wait(self, seconds: float) -> None:
         if seconds <= 0 or self._closing:
             return
@@ -296,7 +355,7 @@ class FakeService:
         finally:
             self._waiting.discard(task)
 
-    def _early_fault(self, endpoint: Endpoint, fault: FaultKind) -> web.Response | None:
+    def _early_fault(self, endpoint: Endpoint, key: str, fault: FaultKind) -> web.Response | None:
         """Answer a fault that replaces the whole answer, or return ``None``."""
         if fault in (FaultKind.HTTP_500, FaultKind.HTTP_502, FaultKind.HTTP_503):
             status = int(fault.value.removeprefix("http_"))
@@ -311,7 +370,7 @@ class FakeService:
                 body=_render.error("0001", "network abnormal", self._wire), headers=_JSON_HEADERS
             )
         if fault is FaultKind.RATE_LIMITED:
-            answer = self._rate_limited(endpoint, 1.0)
+            answer = self._rate_limited(endpoint, key, 1.0)
             self.stats.codes[answer.code] += 1
             return web.Response(body=answer.body, status=answer.status, headers=answer.headers)
         return None
@@ -333,12 +392,6 @@ class FakeService:
     async def _answer(
         self, endpoint: Endpoint, request: web.Request, video_no: str | None
     ) -> _Answer:
-        state = self.keys.get(request.headers.get("Authorization", ""))
-        if state is not KeyState.ACTIVE:
-            return self._error(*_REFUSALS.get(state, _REFUSALS[None]))
-        wait = self._limiter.acquire(endpoint)
-        if wait is not None:
-            return self._rate_limited(endpoint, wait)
         library = self.library
         if self._cached_library != (id(library), library.revision):
             self._cache.clear()
@@ -356,9 +409,10 @@ class FakeService:
     def _error(self, code: str, msg: str) -> _Answer:
         return _Answer(_render.error(code, msg, self._wire), code)
 
-    def _rate_limited(self, endpoint: Endpoint, wait: float) -> _Answer:
+    def _rate_limited(self, endpoint: Endpoint, key: str, wait: float) -> _Answer:
         self.stats.rate_limited += 1
         self.stats.rate_limited_by_endpoint[endpoint] += 1
+        self.stats.rate_limited_by_key[key] += 1
         limits = self._limiter.limits
         headers = dict(_JSON_HEADERS)
         if limits.retry_after:

@@ -173,15 +173,37 @@ def _endpoint_limits(value: Mapping[Endpoint | str, float | None]) -> dict[Endpo
 
 @attrs.frozen
 class RateLimits:
-    """Per-account, per-endpoint rate limits in queries per second (token buckets).
+    """Per-account rate limits in queries per second, enforced by token buckets.
 
-    All keys share each bucket, as all keys of a real account do. ``qps``
-    applies to every endpoint not named in ``per_endpoint``; ``None`` means
-    unlimited. A bucket holds ``burst`` tokens (default ``max(1, qps)``) and
-    starts full. A request finding no token is answered code ``0429`` with msg
-    ``"Request has exceeded the limit."`` and HTTP 200, or HTTP 429 when
-    ``http_429`` is set; ``retry_after`` adds a ``Retry-After`` header (whole
-    seconds until a token is available, at least 1).
+    Every key of the fake shares every bucket, as every key and process of a
+    real account share its quota. ``qps`` applies to every endpoint not named
+    in ``per_endpoint``; ``None`` means unlimited. By default each endpoint
+    has its own bucket (``get_video_caption`` shares its original's);
+    ``transcription_qps`` instead makes the five transcription endpoints,
+    visual and audio, private and public, draw from one account-wide bucket
+    of that rate. A bucket holds ``burst`` tokens (default ``max(1, qps)``, a
+    lenient limiter; ``1`` allows no burst at all) and starts full.
+
+    The limiter judges a request when it arrives, before the latency, as a
+    gateway does: the answer still comes after the latency, so a refusal
+    costs a round trip. A refused request takes no token. It answers code
+    ``0429`` with msg ``"Request has exceeded the limit."`` and HTTP 200, or
+    HTTP 429 when ``http_429`` is set; ``retry_after`` adds a ``Retry-After``
+    header (whole seconds until a token is available, at least 1).
+
+    ``neighbour_qps`` adds a noisy neighbour: another client of the same
+    account, invisible to the caller, that consumes ``neighbour_qps`` of the
+    account-wide transcription bucket (so it needs ``transcription_qps``, and
+    must stay below it). It tries to take a token at ``k / neighbour_qps``
+    seconds (k = 1, 2, ...) after the limiter was created (when the limits
+    were set or the server reset); when the bucket is empty it takes the next
+    token the moment one is available, before any request of the caller, and
+    keeps its schedule, so it consumes exactly ``neighbour_qps`` on average.
+
+    :meth:`strict` builds the strictest plausible limits. For refusals that
+    have nothing to do with the caller's rate (a share of requests refused
+    whatever the pacing), add ``FaultRule(FaultKind.RATE_LIMITED,
+    probability=p)`` to the server's faults.
     """
 
     qps: float | None = None
@@ -191,23 +213,41 @@ class RateLimits:
     burst: float | None = None
     http_429: bool = False
     retry_after: bool = False
+    transcription_qps: float | None = None
+    neighbour_qps: float | None = None
 
     def __attrs_post_init__(self) -> None:
-        for qps in (self.qps, *self.per_endpoint.values()):
+        for qps in (self.qps, self.transcription_qps, *self.per_endpoint.values()):
             if qps is not None and not qps > 0:
                 msg = f"a rate limit must be > 0 queries per second or None, got {qps}"
                 raise ValueError(msg)
         if self.burst is not None and not self.burst >= 1:
             msg = f"'burst' must be >= 1 or None, got {self.burst}"
             raise ValueError(msg)
+        if self.transcription_qps is not None:
+            for endpoint in self.per_endpoint:
+                if endpoint in TRANSCRIPTION_ENDPOINTS:
+                    msg = (
+                        f"rate limit for {endpoint.value!r} given both in 'per_endpoint' and by"
+                        " 'transcription_qps'; drop it from 'per_endpoint'"
+                    )
+                    raise ValueError(msg)
+        if self.neighbour_qps is not None:
+            if self.transcription_qps is None:
+                msg = (
+                    "'neighbour_qps' needs the account-wide transcription bucket: set"
+                    " 'transcription_qps' too, or use RateLimits.strict(qps, neighbour_qps=...)"
+                )
+                raise ValueError(msg)
+            _check_neighbour(self.neighbour_qps, self.transcription_qps, "transcription_qps")
 
     @classmethod
     def documented(cls, *, transcription_qps: float = 1.0, http_429: bool = False) -> RateLimits:
-        """The limits in the service's newest docs.
+        """The limits in the service's newest docs, with a lenient limiter.
 
         Transcription endpoints ``transcription_qps`` (1, or 5 as in the v1.2
-        docs), ``list_videos`` 5, ``get_metadata`` 1, ``list_unique_ids``
-        unlimited.
+        docs) each, ``list_videos`` 5, ``get_metadata`` 1, ``list_unique_ids``
+        unlimited; each bucket allows a burst of its rate.
         """
         per_endpoint: dict[Endpoint | str, float | None] = {
             endpoint: transcription_qps
@@ -218,9 +258,53 @@ class RateLimits:
         per_endpoint[Endpoint.GET_METADATA] = 1.0
         return cls(per_endpoint=per_endpoint, http_429=http_429)
 
+    @classmethod
+    def strict(
+        cls,
+        qps: float,
+        /,
+        *,
+        burst: float = 1.0,
+        http_429: bool = False,
+        retry_after: bool = False,
+        neighbour_qps: float | None = None,
+    ) -> RateLimits:
+        """The strictest limits the service's docs allow, to test a client's pacing.
+
+        Every transcription endpoint draws from one account-wide bucket of
+        ``qps`` (visual and audio together); ``list_videos`` has its own of 5
+        QPS and ``get_metadata`` its own of 1 QPS, as documented;
+        ``list_unique_ids`` is unlimited. Every bucket holds ``burst`` tokens,
+        1 by default: two requests closer than ``1 / qps`` are refused even
+        at the nominal rate. ``neighbour_qps`` (below ``qps``) lets a noisy
+        neighbour consume part of the transcription quota.
+        """
+        if neighbour_qps is not None:
+            _check_neighbour(neighbour_qps, qps, "qps")
+        return cls(
+            per_endpoint={Endpoint.LIST_VIDEOS: 5.0, Endpoint.GET_METADATA: 1.0},
+            burst=burst,
+            http_429=http_429,
+            retry_after=retry_after,
+            transcription_qps=qps,
+            neighbour_qps=neighbour_qps,
+        )
+
     def limit(self, endpoint: Endpoint, /) -> float | None:
-        """Return the queries per second allowed on ``endpoint``, ``None`` if unlimited."""
+        """Return the queries per second allowed on ``endpoint``, ``None`` if unlimited.
+
+        Under ``transcription_qps`` this is the rate of the bucket that the
+        five transcription endpoints share.
+        """
+        if self.transcription_qps is not None and endpoint in TRANSCRIPTION_ENDPOINTS:
+            return self.transcription_qps
         return self.per_endpoint.get(endpoint.bucket, self.qps)
+
+
+def _check_neighbour(neighbour_qps: float, qps: float, qps_name: str) -> None:
+    if not 0 < neighbour_qps < qps:
+        msg = f"'neighbour_qps' must be above 0 and below {qps_name!r} ({qps}), got {neighbour_qps}"
+        raise ValueError(msg)
 
 
 class FaultKind(enum.StrEnum):
@@ -235,7 +319,10 @@ class FaultKind(enum.StrEnum):
     NETWORK_ABNORMAL = "network_abnormal"
     """HTTP 200, code ``0001``, msg ``"network abnormal"`` (transient on the real service)."""
     RATE_LIMITED = "rate_limited"
-    """A ``0429`` answer whatever the buckets say (shaped by the current :class:`RateLimits`)."""
+    """A ``0429`` answer whatever the buckets say (shaped by the current :class:`RateLimits`).
+
+    With a ``probability``, a share of requests refused whatever the caller's rate, as
+    when something else on the account, or the service itself, is at fault."""
     TRUNCATED_JSON = "truncated_json"
     """The normal answer's status and JSON content type, but only a prefix of its body."""
     CONNECTION_RESET = "connection_reset"

@@ -23,6 +23,7 @@ EXPECTED = {
     "KeyState",
     "Latency",
     "RateLimits",
+    "TimelineEntry",
     "TranscriptShape",
     "WireFormat",
     "build_fake_server",
