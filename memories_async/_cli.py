@@ -1017,7 +1017,27 @@ async def _fetch_one(
     "--qps",
     type=click.FloatRange(min=0, min_open=True),
     metavar="QPS",
-    help="Rate limit of every endpoint, answered with code 0429 (default: none).",
+    help="Rate limit of every endpoint, answered with code 0429, or with --strict the"
+    " account's transcription quota (default: none; 5 with --strict).",
+)
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Strict account-wide limits: one bucket for every transcription endpoint (--qps),"
+    " list_videos 5 and get_metadata 1 QPS, no burst.",
+)
+@click.option(
+    "--burst",
+    type=click.FloatRange(min=1),
+    metavar="N",
+    help="Tokens per bucket (default: the qps, or 1 with --strict).",
+)
+@click.option(
+    "--neighbour-qps",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="QPS",
+    help="With --strict, another client of the account consuming QPS of the transcription"
+    " quota (default: none).",
 )
 @click.option("--http-429", is_flag=True, help="Rate limit with HTTP 429 instead of 200 + 0429.")
 @click.option("--retry-after", is_flag=True, help="Send Retry-After on rate-limit answers.")
@@ -1078,6 +1098,9 @@ def fake_server(
     seed: int,
     api_keys: tuple[str, ...],
     qps: float | None,
+    strict: bool,
+    burst: float | None,
+    neighbour_qps: float | None,
     http_429: bool,
     retry_after: bool,
     latency: float,
@@ -1116,6 +1139,9 @@ def fake_server(
             seed=seed,
             api_keys=list(api_keys) or None,
             qps=qps,
+            strict=strict,
+            burst=burst,
+            neighbour_qps=neighbour_qps,
             http_429=http_429,
             retry_after=retry_after,
             latency=latency,
