@@ -64,25 +64,6 @@ def build_library(videos: int, segments: int) -> FakeLibrary:
     )
 
 
-def rate_limits(
-    *,
-    qps: float | None,
-    strict: bool = False,
-    burst: float | None = None,
-    neighbour_qps: float | None = None,
-) -> RateLimits:
-    """Lenient per-endpoint limits, or with ``strict`` the account-wide strict ones."""
-    if strict:
-        return RateLimits.strict(
-            5.0 if qps is None else qps,
-            burst=1.0 if burst is None else burst,
-            neighbour_qps=neighbour_qps,
-        )
-    if neighbour_qps is not None:
-        raise ValueError("--neighbour-qps shares the account-wide quota of --strict: add --strict")
-    return RateLimits(qps=qps, burst=burst)
-
-
 def build_server(
     *,
     videos: int,
@@ -99,7 +80,9 @@ def build_server(
     server = FakeServer(
         build_library(videos, segments),
         latency=Latency.fixed(latency) if latency > 0 else Latency.none(),
-        rate_limits=rate_limits(qps=qps, strict=strict, burst=burst, neighbour_qps=neighbour_qps),
+        rate_limits=RateLimits.from_options(
+            qps=qps, strict=strict, burst=burst, neighbour_qps=neighbour_qps
+        ),
         seed=seed,
         cache_bytes=1024 * 2**20,
         record_timeline=record_timeline,

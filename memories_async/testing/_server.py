@@ -283,22 +283,14 @@ def build_fake_server(
         )
         raise ValueError(msg)
     delay = shapes[latency_distribution]()
-    if strict:
-        limits = RateLimits.strict(
-            5.0 if qps is None else qps,
-            burst=1.0 if burst is None else burst,
-            http_429=http_429,
-            retry_after=retry_after,
-            neighbour_qps=neighbour_qps,
-        )
-    elif neighbour_qps is not None:
-        msg = (
-            "'neighbour_qps' shares the account-wide transcription quota of the strict limits;"
-            " add strict=True (--strict on the command line)"
-        )
-        raise ValueError(msg)
-    else:
-        limits = RateLimits(qps=qps, burst=burst, http_429=http_429, retry_after=retry_after)
+    limits = RateLimits.from_options(
+        qps=qps,
+        strict=strict,
+        burst=burst,
+        http_429=http_429,
+        retry_after=retry_after,
+        neighbour_qps=neighbour_qps,
+    )
     faults: list[FaultRule] = []
     if fault_rate > 0:
         kinds = DEFAULT_RANDOM_FAULTS if fault_kinds is None else tuple(fault_kinds)

@@ -290,6 +290,40 @@ class RateLimits:
             neighbour_qps=neighbour_qps,
         )
 
+    @classmethod
+    def from_options(
+        cls,
+        *,
+        qps: float | None = None,
+        strict: bool = False,
+        burst: float | None = None,
+        http_429: bool = False,
+        retry_after: bool = False,
+        neighbour_qps: float | None = None,
+    ) -> RateLimits:
+        """The limits a command line asks for: :meth:`strict`, or lenient ones of ``qps``.
+
+        With ``strict``, ``qps`` is the transcription quota (default 5) and
+        ``burst`` defaults to 1; without, every endpoint gets ``qps`` (``None``:
+        unlimited) and buckets of ``burst`` (default: the qps).
+        ``neighbour_qps`` needs ``strict``: raises :class:`ValueError` otherwise.
+        """
+        if strict:
+            return cls.strict(
+                5.0 if qps is None else qps,
+                burst=1.0 if burst is None else burst,
+                http_429=http_429,
+                retry_after=retry_after,
+                neighbour_qps=neighbour_qps,
+            )
+        if neighbour_qps is not None:
+            msg = (
+                "'neighbour_qps' shares the account-wide transcription quota of the strict"
+                " limits; add strict=True (--strict on the command line)"
+            )
+            raise ValueError(msg)
+        return cls(qps=qps, burst=burst, http_429=http_429, retry_after=retry_after)
+
     def limit(self, endpoint: Endpoint, /) -> float | None:
         """Return the queries per second allowed on ``endpoint``, ``None`` if unlimited.
 
