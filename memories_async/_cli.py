@@ -47,13 +47,21 @@ from rich.console import Console
 
 from ._bench import bench
 from ._client import DEFAULT_CONCURRENCY, MemoriesClient
-from ._config import ENV_API_KEY, ENV_BASE_URL, ENV_UNIQUE_ID, Config, RetryPolicy
+from ._config import (
+    ENV_API_KEY,
+    ENV_BASE_URL,
+    ENV_RATE_STORE,
+    ENV_UNIQUE_ID,
+    Config,
+    RetryPolicy,
+)
 from ._errors import (
     AccountError,
     AccountHaltedError,
     AuthenticationError,
     ConfigError,
     MemoriesError,
+    RateStoreError,
 )
 from ._export import (
     ExportStats,
@@ -76,6 +84,7 @@ from ._ids import (
 )
 from ._models import Transcript, TranscriptKind, VideoStatus
 from ._progress import ConsoleLogHandler, ExportProgress, summary_table
+from ._ratestore import open_rate_store
 from ._sinks import (
     FailureLog,
     OutputError,
@@ -177,6 +186,19 @@ def _service_options(function: _F) -> _F:
             " resets, 'network abnormal'); rate-limit answers are waited out, not counted.",
         ),
         click.option(
+            "--rate-store",
+            metavar="URL",
+            help="Where the pacing state lives: memory:// (default: this process only) or"
+            " redis://[:PASSWORD@]HOST:PORT/DB, shared by every process and machine using it,"
+            f" so that they stay under one account quota together (default: ${ENV_RATE_STORE}).",
+        ),
+        click.option(
+            "--rate-name",
+            metavar="NAME",
+            help="The name of the quota in the rate store, for processes that use different"
+            " keys of one account (default: a salted hash of the base URL and key).",
+        ),
+        click.option(
             "-v",
             "--verbose",
             count=True,
@@ -191,8 +213,12 @@ def _service_options(function: _F) -> _F:
 def _retry_policy(retries: int) -> RetryPolicy:
     """The retry policy for ``--retries N``: N retries after the first attempt."""
     attempts = retries + 1
+    # No deadline: a rate-limited request waits for its slot however long the
+    # quota makes it; the user can interrupt and resume.
     return RetryPolicy(
-        attempts=attempts, transient_attempts=min(RetryPolicy().transient_attempts, attempts)
+        attempts=attempts,
+        transient_attempts=min(RetryPolicy().transient_attempts, attempts),
+        total_timeout=None,
     )
 
 
@@ -231,6 +257,8 @@ def _config(
     timeout: float | None,
     retries: int,
     rate: float | None = None,
+    rate_store: str | None = None,
+    rate_name: str | None = None,
     demo: bool = False,
 ) -> Config:
     """The client settings; the environment is not read for a demo."""
@@ -241,6 +269,8 @@ def _config(
         "timeout": timeout,
         "retry": _retry_policy(retries),
         "rate": rate,
+        "rate_store": rate_store,
+        "rate_name": rate_name,
     }
     try:
         if demo:
@@ -491,6 +521,8 @@ def export(
     unique_id: str | None,
     timeout: float | None,
     retries: int,
+    rate_store: str | None,
+    rate_name: str | None,
     verbose: int,
     quiet: bool,
     json_summary: bool,
@@ -573,6 +605,8 @@ def export(
         unique_id=unique_id,
         timeout=timeout,
         retries=retries,
+        rate_store=rate_store,
+        rate_name=rate_name,
         verbose=verbose,
         quiet=quiet,
         json_summary=json_summary,
@@ -601,6 +635,8 @@ class _ExportJob:
     unique_id: str | None
     timeout: float | None
     retries: int
+    rate_store: str | None
+    rate_name: str | None
     verbose: int
     quiet: bool
     json_summary: bool
@@ -638,8 +674,12 @@ class _ExportJob:
                 timeout=self.timeout,
                 retries=self.retries,
                 rate=self.rate,
+                rate_store=self.rate_store,
+                rate_name=self.rate_name,
             )
             self.redact.add(config.api_key)
+            # Before the output is touched: an unreachable store creates nothing.
+            asyncio.run(_check_rate_store_url(config.rate_store))
         with contextlib.ExitStack() as stack:
             # The ids are checked before the output is touched: a bad file creates nothing.
             distinct, source = self._source(stack, numbers)
@@ -733,11 +773,14 @@ class _ExportJob:
                     timeout=self.timeout,
                     retries=self.retries,
                     rate=self.rate,
+                    rate_store=self.rate_store,
+                    rate_name=self.rate_name,
                     demo=True,
                 )
                 self.redact.add(config.api_key)
                 display.note(f"demo: a fake service with {self.demo} videos at {server.url}")
             client = await stack.enter_async_context(MemoriesClient(config=config))
+            await _check_rate_store(client)
             await export_transcripts(
                 client,
                 source(client),
@@ -867,6 +910,8 @@ def get(
     unique_id: str | None,
     timeout: float | None,
     retries: int,
+    rate_store: str | None,
+    rate_name: str | None,
     verbose: int,
     demo: bool,
 ) -> None:
@@ -897,6 +942,8 @@ def get(
                 "unique_id": unique_id,
                 "timeout": timeout,
                 "retries": retries,
+                "rate_store": rate_store,
+                "rate_name": rate_name,
             },
             api_key_file=api_key_file,
         )
@@ -957,8 +1004,30 @@ async def _fetch_one(
             config = _config(api_key=_load_api_key(api_key_file), base_url=base_url, **settings)
         redact.add(config.api_key)
         client = await stack.enter_async_context(MemoriesClient(config=config))
+        await _check_rate_store(client)
         assert number is not None
         return await client.get_transcription(number, kind=kind)
+
+
+async def _check_rate_store(client: MemoriesClient) -> None:
+    """Stop with exit 2 and one line when the shared rate store does not answer."""
+    try:
+        await client.governor.check()
+    except RateStoreError as exc:
+        raise _Stop(f"{exc} (check --rate-store / ${ENV_RATE_STORE})", EXIT_USAGE) from None
+
+
+async def _check_rate_store_url(url: str | None) -> None:
+    """:func:`_check_rate_store` for a store URL, before any client exists."""
+    store = open_rate_store(url)
+    if store is None:
+        return
+    try:
+        await store.check()
+    except RateStoreError as exc:
+        raise _Stop(f"{exc} (check --rate-store / ${ENV_RATE_STORE})", EXIT_USAGE) from None
+    finally:
+        await store.aclose()
 
 
 # -- fake-server ------------------------------------------------------------------------------

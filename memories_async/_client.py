@@ -22,6 +22,7 @@ from ._converter import (
 from ._errors import AccountError, HTTPStatusError, MemoriesError
 from ._governor import RateGovernor
 from ._models import Transcript, TranscriptKind, Video, VideoStatus
+from ._ratestore import open_rate_store, quota_key
 from ._retry import OnRetry, call_with_retries
 from ._transport import Transport, new_session
 
@@ -52,14 +53,17 @@ class MemoriesClient:
     Use it as ``async with MemoriesClient() as client: ...`` or call
     :meth:`aclose` when done. Settings come from the keyword arguments, then
     ``config``, then the environment (``MEMORIES_API_KEY``,
-    ``MEMORIES_BASE_URL``, ``MEMORIES_UNIQUE_ID``); see :class:`Config`.
+    ``MEMORIES_BASE_URL``, ``MEMORIES_UNIQUE_ID``, ``MEMORIES_RATE_STORE``);
+    see :class:`Config`.
 
     One aiohttp session carries every call. Pass ``session`` to use your own:
     the client borrows it and never closes it. Otherwise the client creates
     one on first use and closes it in :meth:`aclose`.
 
-    Every call of the client goes through one :class:`RateGovernor`: a
-    rate-limit answer pauses all of them together. After an account-wide
+    Every call of the client goes through one :class:`RateGovernor`, which
+    paces them against the account's quota (``rate=``, or found by itself;
+    shared across processes with ``rate_store="redis://…"``). A rate-limit
+    answer is not a failure: the request takes the next free slot. After an account-wide
     error (bad key, no credits, disabled account) every further call raises
     that error again without reaching the network.
     """
@@ -74,6 +78,9 @@ class MemoriesClient:
         connect_timeout: float | None = None,
         retry: RetryPolicy | None = None,
         rate: float | None = None,
+        burst: int | None = None,
+        rate_store: str | None = None,
+        rate_name: str | None = None,
         max_connections: int | None = None,
         config: Config | None = None,
         session: aiohttp.ClientSession | None = None,
@@ -87,6 +94,9 @@ class MemoriesClient:
             "connect_timeout": connect_timeout,
             "retry": retry,
             "rate": rate,
+            "burst": burst,
+            "rate_store": rate_store,
+            "rate_name": rate_name,
             "max_connections": max_connections,
         }
         if config is None:
@@ -103,11 +113,18 @@ class MemoriesClient:
         self._pool_warned = False
         self._headers = protocol.build_headers(config.api_key, config.user_agent)
         self._urls: dict[str, str] = {}
-        waits = config.retry.backoff
-        self.governor = governor or RateGovernor(
-            rate=config.rate, adaptive=waits, cooldown=1.0 if waits else 0.0
-        )
-        """The rate governor shared by every call of this client."""
+        self._owns_governor = governor is None
+        if governor is None:
+            governor = RateGovernor(
+                rate=config.rate,
+                burst=config.burst,
+                adaptive=config.retry.backoff,
+                store=open_rate_store(config.rate_store),
+                key=quota_key(config.base_url, config.api_key, config.rate_name),
+            )
+        self.governor = governor
+        """The rate governor shared by every call of this client (and, with a shared
+        ``rate_store``, by every client of the quota)."""
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
@@ -144,6 +161,8 @@ class MemoriesClient:
         self._closed = True
         if self._transport is not None:
             await self._transport.aclose()
+        if self._owns_governor:
+            await self.governor.aclose()
 
     # -- reads --------------------------------------------------------------
 
@@ -442,10 +461,13 @@ class MemoriesClient:
                     video_no=request.video_no,
                 )
             except MemoriesError as exc:
-                self._failed(exc, sent_at)
+                await self._failed(exc, sent_at)
                 _log_attempt(request, number, started, exc)
                 raise
-            governor.on_success()
+            if governor.shared:
+                await governor.answered(sent_at=sent_at, refused=False)
+            else:
+                governor.on_success(sent_at=sent_at)
             if logger.isEnabledFor(logging.DEBUG):
                 _log_attempt(request, number, started, None, response.status)
             return data
@@ -460,11 +482,20 @@ class MemoriesClient:
                 attempt, policy, on_retry=on_retry, first_error=error, started=started
             )
 
-    def _failed(self, exc: MemoriesError, sent_at: float) -> None:
+    async def _failed(self, exc: MemoriesError, sent_at: float) -> None:
+        governor = self.governor
+        retry_after = exc.retry_after
         if exc.rate_limited:
-            self.governor.on_rate_limited(
-                sent_at=sent_at, retry_after=getattr(exc, "retry_after", None)
-            )
+            if governor.shared:
+                await governor.answered(sent_at=sent_at, refused=True, retry_after=retry_after)
+            else:
+                governor.on_rate_limited(sent_at=sent_at, retry_after=retry_after)
+        elif retry_after is not None:
+            # A server that asks every caller to wait (503 + Retry-After).
+            if governor.shared:
+                await governor.pause_shared(retry_after)
+            else:
+                governor.pause(retry_after)
         if isinstance(exc, AccountError) and self._fatal is None:
             self._fatal = exc
 

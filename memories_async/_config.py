@@ -15,6 +15,7 @@ from typing import Any
 import attrs
 
 from ._errors import ConfigError
+from ._ratestore import check_store_url, quota_key, redact_url
 
 DEFAULT_BASE_URL = "https://api.memories.ai"
 API_PREFIX = "/serve/api/v1/"
@@ -22,6 +23,7 @@ API_PREFIX = "/serve/api/v1/"
 ENV_API_KEY = "MEMORIES_API_KEY"
 ENV_BASE_URL = "MEMORIES_BASE_URL"
 ENV_UNIQUE_ID = "MEMORIES_UNIQUE_ID"
+ENV_RATE_STORE = "MEMORIES_RATE_STORE"
 
 
 def _positive(name: str) -> Any:
@@ -55,14 +57,15 @@ class RetryPolicy:
     included). Between attempts the client waits a random time between 0 and
     ``min(max_wait, initial_wait * 2 ** (attempt - 1))`` (exponential backoff
     with full jitter), or the server's ``Retry-After`` when it sends one.
-    Rate-limit answers wait in the client's shared governor instead and do
-    not use up ``attempts`` (at most ``4 * attempts`` of them). Code
+    Rate-limit answers are not failures: they wait for the next free slot
+    of the client's governor, never use up ``attempts``, and are retried for
+    as long as ``total_timeout`` allows (``None``: for ever). Code
     ``"0001"``, which the service uses both for bad input and for passing
     faults, is tried at most ``transient_attempts`` times.
 
     ``backoff=False`` is for tests: it removes the back-off between attempts
-    and the governor's own cooldown and adaptive slowing after rate-limit
-    answers. An explicit ``rate`` and a server's ``Retry-After`` still apply.
+    and the governor's adaptive rate. An explicit ``rate`` and a server's
+    ``Retry-After`` still apply, to every attempt.
     """
 
     attempts: int = attrs.field(default=5, validator=_count("retry.attempts", 1))
@@ -113,6 +116,20 @@ def _check_unique_id(_inst: object, _attr: object, value: str | None) -> None:
         )
 
 
+def _check_rate_store(_inst: object, _attr: object, value: str | None) -> None:
+    if value is not None:
+        check_store_url(value)
+
+
+def _check_rate_name(_inst: object, _attr: object, value: str | None) -> None:
+    if value is not None:
+        quota_key("", "", value)
+
+
+def _redacted_url(value: str | None) -> str:
+    return repr(None if value is None else redact_url(value))
+
+
 def _strip_slash(value: str) -> str:
     return value.rstrip("/") if isinstance(value, str) else value
 
@@ -126,14 +143,23 @@ class Config:
     """Every setting of a client, validated and frozen.
 
     Build it directly, or with :meth:`from_env` to fill what is not given from
-    ``MEMORIES_API_KEY``, ``MEMORIES_BASE_URL`` and ``MEMORIES_UNIQUE_ID``.
+    ``MEMORIES_API_KEY``, ``MEMORIES_BASE_URL``, ``MEMORIES_UNIQUE_ID`` and
+    ``MEMORIES_RATE_STORE``.
     The API key never appears in ``repr()``.
 
     ``timeout`` bounds one attempt, ``connect_timeout`` the connection part of
-    it, ``retry.total_timeout`` a whole call with its retries. ``rate`` caps
-    requests per second across every call of the client (``None``: no cap but
-    the shared back-off on rate-limit answers). ``max_connections`` sizes the
-    connection pool of a session the client creates.
+    it, ``retry.total_timeout`` a whole call with its retries. ``rate`` is the
+    account's quota in requests per second: the client paces at it and never
+    above (``None``: the client finds the quota by itself). ``burst`` is how
+    many requests may go at once after an idle time (1: none, what a strict
+    quota allows). ``rate_store`` is where the pacing state lives:
+    ``memory://`` (``None``, the default) in the client, or a Redis URL
+    (``redis://host:6379/0``, from ``MEMORIES_RATE_STORE`` too) shared by
+    every process using it; ``rate_name`` names the quota explicitly, so that
+    processes using different keys of one account pace together (by default
+    a salted hash of base URL and key). The key and any password in the store
+    URL never appear in ``repr()``. ``max_connections`` sizes the connection
+    pool of a session the client creates.
     """
 
     api_key: str = attrs.field(validator=_check_api_key, repr=_redacted)
@@ -147,6 +173,11 @@ class Config:
     connect_timeout: float = attrs.field(default=10.0, validator=_positive("connect_timeout"))
     retry: RetryPolicy = attrs.field(factory=RetryPolicy)
     rate: float | None = attrs.field(default=None, validator=_positive("rate"))
+    burst: int = attrs.field(default=1, validator=_count("burst", 1))
+    rate_store: str | None = attrs.field(
+        default=None, validator=_check_rate_store, repr=_redacted_url
+    )
+    rate_name: str | None = attrs.field(default=None, validator=_check_rate_name)
     max_connections: int = attrs.field(default=64, validator=_count("max_connections", 1))
     user_agent: str = "memories-async"
 
@@ -166,6 +197,7 @@ class Config:
             ("api_key", ENV_API_KEY),
             ("base_url", ENV_BASE_URL),
             ("unique_id", ENV_UNIQUE_ID),
+            ("rate_store", ENV_RATE_STORE),
         ):
             if name not in values and env.get(var):
                 values[name] = env[var].strip()

@@ -4,6 +4,7 @@
 
     MemoriesError                      root; .video_no, .endpoint, .retryable
     ├── ConfigError                    a setting is missing or invalid (also a ValueError)
+    ├── RateStoreError                 the shared rate store (Redis) cannot be reached or used
     ├── InvalidVideoNumberError        a video number is empty, blank or not a string
     ├── TransportError                 no usable HTTP answer: refused, reset, DNS, TLS
     │   └── RequestTimeoutError        an attempt took longer than the configured timeout
@@ -69,6 +70,8 @@ class MemoriesError(Exception):
         """The API endpoint of the call (``get_audio_transcription``, ...), when known."""
         self.attempts = 1
         """How many attempts the call made before giving up with this error."""
+        self.retry_after: float | None = None
+        """Seconds the server asked callers to wait (``Retry-After``), when it did."""
 
     def __str__(self) -> str:
         message = " ".join(self.message.split())
@@ -95,6 +98,15 @@ def _rebuild(cls: type[MemoriesError], state: dict[str, object]) -> MemoriesErro
 
 class ConfigError(MemoriesError, ValueError):
     """A setting is missing or invalid; the message names it and how to fix it."""
+
+
+class RateStoreError(MemoriesError):
+    """The shared rate store (``rate_store=redis://…``) cannot be reached or used.
+
+    The message names the store, with any password hidden. A client that
+    loses its store mid-run does not raise this: it warns, paces in its own
+    process and rejoins the store when it answers again.
+    """
 
 
 class InvalidVideoNumberError(MemoriesError, ValueError):

@@ -69,7 +69,9 @@ class ExportStats:
     retries: int = 0
     """Attempts that failed and were retried, rate-limit answers included."""
     rate_limited: int = 0
-    """Rate-limit answers the client received."""
+    """Rate-limit answers the client received (refused by the quota, then retried)."""
+    pacing: float | None = None
+    """Requests per second the client paces at now (``None``: unlimited)."""
     started: float = attrs.field(factory=time.monotonic)
     finished: float | None = None
     latency: LatencyHistogram = attrs.field(factory=LatencyHistogram)
@@ -267,7 +269,9 @@ class _ExportRun:
 
     def progress(self) -> None:
         """Refresh the rate-limit count and pass the stats to ``on_progress``."""
-        self.stats.rate_limited = self.client.governor.stats().rate_limited
+        governor = self.client.governor.stats()
+        self.stats.rate_limited = governor.refused
+        self.stats.pacing = governor.rate
         if self.on_progress is not None:
             self.on_progress(self.stats)
 
@@ -395,6 +399,7 @@ def summary_data(
         "total": stats.total,
         "retries": stats.retries,
         "rate_limited": stats.rate_limited,
+        "pacing": stats.pacing,
         "elapsed_seconds": round(elapsed, 3),
         "rate_per_second": round(stats.rate(), 3),
         "latency_p50_seconds": _rounded(stats.latency.percentile(50)),

@@ -1,60 +1,102 @@
-"""The rate governor: one per client, shared by every call it makes.
+"""Quota pacing: one governor per client, its state in a store shared by every process.
 
-Three mechanisms, in the order a request meets them:
+The memories.ai quota is per account (1 to 5 requests per second for
+transcripts), shared by every key and process of the account, and refuses
+with ``"0429"`` and no hint of when to come back. The governor keeps a client
+under it with three mechanisms, in the order a request meets them:
 
-1. **Shared cooldown.** When any call gets a rate-limit answer (code
-   ``"0429"`` or HTTP 429), every call of the client waits until the cooldown
-   ends, not only the one that saw it. The cooldown is the server's
-   ``Retry-After`` when given, else grows exponentially with consecutive
-   rate-limit answers (1 s, 2 s, 4 s … up to ``max_cooldown``).
-2. **Token bucket.** With a ``rate`` (requests per second), requests are
-   spaced ``1 / rate`` apart, allowing a burst of ``burst`` requests.
-3. **Adaptive rate** (AIMD). The first rate-limit answer sets the rate to 90 %
-   of the rate of successful answers over the last seconds (what the server
-   demonstrably accepts); each later one cuts the rate in force by 30 %.
-   Answers to requests sent before the latest cut do not cut it again.
-   Successes add the rate back slowly (``recovery`` requests per second, or
-   5 %, per second, whichever is more), never above the configured ``rate``.
-   Default settings therefore find a server's unknown limit by themselves.
+1. **A server's pause.** A ``Retry-After`` (HTTP 429 or 503) pauses every
+   caller sharing the state until it ends. Nothing else pauses everyone.
+2. **Slots.** Requests are spaced ``1 / rate`` apart by GCRA (the generic
+   cell rate algorithm): the state holds the theoretical arrival time of the
+   next request, and callers take slots first come, first served, allowing
+   ``burst`` at once after an idle time (default 1, what a strict quota
+   allows). A refused request is not a failure: it takes the next free slot.
+3. **The rate in force**, adapted from the answers by
+   :class:`~memories_async._quota.QuotaRules`:
 
-The memories.ai limits are per account and low: 1 to 5 QPS for the
-transcription endpoints, 5 QPS for ``list_videos``. Setting ``rate`` to the
-documented limit of your account avoids nearly all rate-limit answers.
+   * *Slow start.* Without a configured rate the governor starts at 5 per
+     second and doubles the rate each time a request spaced at it passes
+     while callers wait for slots, so finding that there is no limit takes
+     a few round trips.
+   * *A refusal caused by our own rate* (sent faster than any rate
+     demonstrated to pass) brackets the quota: the rate falls back to the
+     highest rate that passed (never a blind cut), and later probes halve
+     the bracket, each failed one doubling the hold before the next.
+   * *Refusals at a rate that passed before* mean someone else takes from
+     the quota, or that the server refuses for reasons of its own. Once per
+     interval the rate falls to what the server demonstrably accepted; if
+     the share of refusals does not fall with it, the refusals are not ours
+     to fix: the cut is undone and that share is tolerated from then on.
+
+Where the state lives: in the governor (``memory://``, the default), or in a
+:class:`~memories_async._ratestore.RedisRateStore` shared by every process
+and machine that uses it, so that they pace as one client of the account. A
+store lost mid-run is reported once; the governor goes on with its own copy
+of the state and rejoins the store when it answers again.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
+import logging
 import math
+import random
 import time
 from collections.abc import Awaitable, Callable
 
 import attrs
 
-MIN_RATE = 0.1
-"""The adaptive rate never drops below this many requests per second."""
+from ._errors import RateStoreError
+from ._quota import QuotaEstimate, QuotaRules
+from ._ratestore import RedisRateStore
+
+logger = logging.getLogger("memories_async")
+
+REJOIN_AFTER = 5.0
+"""Seconds between attempts to reach a lost rate store again."""
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[object]]
 
 
 @attrs.frozen(slots=True)
 class GovernorStats:
-    """A snapshot of the governor's state and counters."""
+    """A snapshot of a governor's counters and state."""
 
     rate: float | None
     """Requests per second in force now (``None``: no limit)."""
-    rate_limited: int
-    """Rate-limit answers seen."""
-    cooldowns: int
-    """Cooldowns started (several answers inside one cooldown start one)."""
+    accepted: int
+    """Answers that the quota let through."""
+    refused: int
+    """Rate-limit answers (``"0429"`` or HTTP 429)."""
+    accepted_rate: float
+    """Accepted answers per second since the first request."""
     waited: float
-    """Seconds callers spent waiting in the governor, summed over callers."""
+    """Seconds callers spent waiting for slots or pauses, summed over callers."""
+    pauses: int
+    """Pauses started by a server's ``Retry-After``."""
+    rate_changes: int
+    """Changes of the rate in force made by this governor."""
+    shared: bool = False
+    """Whether the state is shared through a store that answers now."""
+
+    @property
+    def refused_share(self) -> float:
+        """Refused answers as a share of all answers (0 when there were none)."""
+        total = self.accepted + self.refused
+        return self.refused / total if total else 0.0
 
 
 class RateGovernor:
-    """Paces the requests of one client; see the module documentation.
+    """Paces the requests of a client against its account's quota; see the module docs.
 
-    ``clock`` and ``sleep`` are injectable so the pacing logic is testable
-    without real time.
+    ``rate`` is the quota to pace at (``None``: find it), ``burst`` how many
+    requests may go at once after an idle time, ``adaptive=False`` keeps the
+    rate fixed (with ``rate=None``: no pacing at all). ``store`` and ``key``
+    share the state with every governor using the same store and key.
+    ``clock``, ``sleep`` and ``random`` are injectable so the logic is
+    testable on virtual time.
     """
 
     def __init__(
@@ -63,163 +105,308 @@ class RateGovernor:
         rate: float | None = None,
         burst: int = 1,
         adaptive: bool = True,
-        cooldown: float = 1.0,
-        max_cooldown: float = 30.0,
-        recovery: float = 0.2,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        store: RedisRateStore | None = None,
+        key: str = "",
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+        random: Callable[[], float] = random.random,
     ) -> None:
-        if rate is not None and not (rate > 0 and math.isfinite(rate)):
-            raise ValueError(f"'rate' must be > 0 or None, got {rate!r}")
-        if not (max_cooldown >= 0 and math.isfinite(max_cooldown)):
-            raise ValueError(f"'max_cooldown' must be >= 0, got {max_cooldown!r}")
-        if burst < 1:
-            raise ValueError(f"'burst' must be >= 1, got {burst!r}")
+        if rate is not None and (
+            isinstance(rate, bool)
+            or not isinstance(rate, int | float)
+            or not (rate > 0 and math.isfinite(rate))
+        ):
+            raise ValueError(f"'rate' must be a number > 0 or None, got {rate!r}")
+        if isinstance(burst, bool) or not isinstance(burst, int) or burst < 1:
+            raise ValueError(f"'burst' must be a whole number >= 1, got {burst!r}")
+        if store is not None and not key:
+            raise ValueError("a shared 'store' needs the 'key' of the quota")
         self._ceiling = rate
-        self._rate = rate
         self._burst = burst
         self._adaptive = adaptive
-        self._cooldown_base = cooldown
-        self._max_cooldown = max_cooldown
-        self._recovery = recovery
+        self._rules = QuotaRules(rate)
+        self._store = store
+        self._key = key
         self._clock = clock
         self._sleep = sleep
-        self._next_slot = -math.inf
-        self._cooldown_until = -math.inf
-        self._consecutive = 0
-        self._last_decrease = -math.inf
-        self._successes: collections.deque[float] = collections.deque(maxlen=4096)
-        self._first_request: float | None = None
-        self._rate_limited = 0
-        self._cooldowns = 0
+        self._random = random
+        self._state = QuotaEstimate.initial(rate, adaptive=adaptive)
+        self._version = ""
+        self._offset = 0.0
+        self._offline_until = -math.inf
+        self._lost: str | None = None
+        self._lock = asyncio.Lock()
+        self._waiting = 0
+        self._first = math.inf
+        self._accepted = 0
+        self._refused = 0
+        self._refused_in_row = 0
         self._waited = 0.0
+        self._pauses = 0
+        self._changes = 0
 
     def __repr__(self) -> str:
-        rate = "unlimited" if self._rate is None else f"{self._rate:.3g}/s"
-        return f"<RateGovernor rate={rate} adaptive={self._adaptive}>"
+        ceiling = "" if self._ceiling is None else f" ceiling={self._ceiling:g}/s"
+        store = "" if self._store is None else f" store={self._store.url}"
+        return (
+            f"<RateGovernor rate={_shown(self._state.rate)}{ceiling}"
+            f" adaptive={self._adaptive}{store}>"
+        )
 
     @property
     def rate(self) -> float | None:
         """Requests per second in force now (``None``: unlimited)."""
-        return self._rate
+        return self._state.rate
+
+    @property
+    def ceiling(self) -> float | None:
+        """The configured rate, which the governor never exceeds (``None``: none)."""
+        return self._ceiling
+
+    @property
+    def shared(self) -> bool:
+        """Whether the state lives in a shared store (answers then go through :meth:`answered`)."""
+        return self._store is not None
 
     def stats(self) -> GovernorStats:
         """Counters since the governor was made."""
-        return GovernorStats(self._rate, self._rate_limited, self._cooldowns, self._waited)
+        elapsed = self._clock() - self._first
+        accepted_rate = self._accepted / elapsed if elapsed > 0 and self._accepted > 1 else 0.0
+        return GovernorStats(
+            rate=self._state.rate,
+            accepted=self._accepted,
+            refused=self._refused,
+            accepted_rate=accepted_rate,
+            waited=self._waited,
+            pauses=self._pauses,
+            rate_changes=self._changes,
+            shared=self._store is not None and self._lost is None,
+        )
+
+    async def check(self) -> None:
+        """Make sure a shared store answers; raises :class:`RateStoreError` saying why not."""
+        if self._store is not None:
+            await self._store.check()
+
+    async def aclose(self) -> None:
+        """Close the connections to a shared store, if any."""
+        if self._store is not None:
+            await self._store.aclose()
+
+    # -- slots ----------------------------------------------------------------------
 
     def try_acquire(self) -> float | None:
-        """Take the right to send now if it is free, without waiting; ``None`` if not.
+        """Take a slot if one is free now, without waiting; ``None`` if not.
 
-        The common case (no cooldown, no rate or a free slot) costs no
-        coroutine; when this returns ``None``, await :meth:`acquire`.
+        Returns the time sent, on the governor's clock. The common case costs
+        no coroutine; when this returns ``None`` (or the state is shared),
+        await :meth:`acquire`.
         """
-        now = self._clock()
-        if self._cooldown_until > now:
+        if self._waiting or (self._store is not None and self._lost is None):
             return None
-        rate = self._rate
-        if rate is not None:
-            slot, interval = self._earliest_slot(now, rate)
-            if slot > now:
-                return None
-            self._next_slot = slot + interval
-        if self._first_request is None:
-            self._first_request = now
+        now = self._clock()
+        if self._reserve_here(now, ahead=False) > 0:
+            return None
         return now
 
     async def acquire(self) -> float:
-        """Wait until a request may be sent; return the time sent, on the governor's clock.
+        """Wait for a slot, first come first served; return the time sent.
 
-        Pass the returned time to :meth:`on_rate_limited`, so that answers to
-        requests sent before the latest decrease do not decrease the rate again.
+        Pass the returned time to :meth:`on_success` or
+        :meth:`on_rate_limited` (or :meth:`answered`), so that the answer is
+        judged against the rate in force when the request was sent.
         """
-        started = now = self._clock()
-        while True:
-            if self._cooldown_until > now:
-                await self._sleep(self._cooldown_until - now)
-                now = self._clock()
-                continue
-            rate = self._rate
-            if rate is None:
-                break
-            slot, interval = self._earliest_slot(now, rate)
-            self._next_slot = slot + interval
-            if slot <= now:
-                break
-            await self._sleep(slot - now)
-            now = self._clock()
-            if self._cooldown_until <= now:
-                break
+        started = self._clock()
+        self._waiting += 1
+        try:
+            async with self._lock:
+                while True:
+                    now = self._clock()
+                    wait, reserved = await self._reserve(now)
+                    if wait <= 0:
+                        break
+                    await self._sleep(wait)
+                    if reserved:
+                        now = self._clock()
+                        break
+        finally:
+            self._waiting -= 1
         if now > started:
             self._waited += now - started
-        if self._first_request is None:
-            self._first_request = now
         return now
 
-    def _earliest_slot(self, now: float, rate: float) -> tuple[float, float]:
-        """The first free send time at ``rate`` (a burst may reach back), and the spacing."""
-        interval = 1.0 / rate
-        return max(self._next_slot, now - (self._burst - 1) * interval), interval
+    async def _reserve(self, now: float) -> tuple[float, bool]:
+        """Reserve the next slot: ``(seconds to wait, whether the slot is ours)``."""
+        store = self._store
+        if store is not None and now >= self._offline_until:
+            try:
+                wait, reserved, state, version, offset = await store.reserve(
+                    self._key, self._state, burst=self._burst, ahead=True, local_now=now
+                )
+            except RateStoreError as exc:
+                self._lose_store(now, exc)
+            else:
+                self._rejoined()
+                self._state, self._version, self._offset = state, version, offset
+                self._note_first(now)
+                return wait, reserved
+        # Here a slot is taken only once free, so that a rate changed while
+        # waiting applies to the very next request.
+        return self._reserve_here(now, ahead=False), False
 
-    def on_success(self) -> None:
-        """Record a successful answer: ends the run of rate limits, recovers the rate."""
-        self._consecutive = 0
-        if not self._adaptive:
-            return
-        rate = self._rate
-        if rate is None:
-            self._successes.append(self._clock())
-            return
-        if rate == self._ceiling:
-            return
-        # About `recovery` req/s more per second (5 %/s at high rates): at `rate`
-        # successes per second, each adds 1/rate of the per-second step.
-        rate += max(self._recovery, 0.05 * rate) / max(rate, MIN_RATE)
-        if self._ceiling is not None:
-            rate = min(rate, self._ceiling)
-        self._rate = rate
+    def _reserve_here(self, now: float, *, ahead: bool) -> float:
+        """GCRA on the local state: reserve the next slot, return the seconds until it.
+
+        Without ``ahead`` nothing is reserved unless the slot is free now.
+        """
+        state = self._state
+        if state.pause_until > now:
+            return state.pause_until - now
+        interval = state.interval()
+        if interval is None:
+            self._note_first(now)
+            return 0.0
+        slot = max(now, state.tat - (self._burst - 1) * interval)
+        wait = slot - now
+        if wait > 0 and not ahead:
+            return wait
+        state.tat = max(state.tat, slot) + interval
+        self._note_first(now)
+        return wait
+
+    def _note_first(self, now: float) -> None:
+        if self._first == math.inf:
+            # The first request is spaced from nothing: it says nothing of the rate.
+            self._first = now
+            self._state.changed_at = max(self._state.changed_at, now + 1e-9)
+
+    # -- answers --------------------------------------------------------------------
+
+    def on_success(self, *, sent_at: float | None = None) -> None:
+        """Record an answer that the quota let through (whatever its content)."""
+        self._accepted += 1
+        self._refused_in_row = 0
+        if self._adaptive:
+            self._judge(self._state, sent_at, refused=False)
 
     def on_rate_limited(
         self, *, sent_at: float | None = None, retry_after: float | None = None
     ) -> float:
-        """Record a rate-limit answer; start or extend the shared cooldown.
+        """Record a rate-limit answer; return the seconds every caller now pauses.
 
-        Returns the seconds of cooldown from now.
+        Only a server's ``retry_after`` pauses callers; otherwise the refused
+        request simply takes the next free slot again.
         """
-        self._rate_limited += 1
+        self._refused += 1
+        self._refused_in_row += 1
         now = self._clock()
-        stale = sent_at is not None and sent_at < self._last_decrease
-        if not stale:
-            self._consecutive += 1
-            self._decrease(now)
-        if retry_after is not None:
-            pause = min(retry_after, self._max_cooldown * 4)
-        elif self._cooldown_base <= 0:
-            pause = 0.0
-        else:
-            exponent = max(0, self._consecutive - 1)
-            pause = min(self._max_cooldown, self._cooldown_base * 2.0**exponent)
-        until = now + pause
-        if until > self._cooldown_until:
-            if self._cooldown_until <= now:
-                self._cooldowns += 1
-            self._cooldown_until = until
-        return max(0.0, self._cooldown_until - now)
+        state = self._state
+        self._pause(state, now, retry_after)
+        interval = state.interval()
+        if interval is not None and self._refused_in_row > 1 and self._store is None:
+            # Processes pacing at one rate can fall in step and refuse each other
+            # at every slot: a random shift of the next slot breaks the step.
+            state.tat = max(state.tat, now) + self._random() * interval / 2
+        if self._adaptive:
+            self._judge(state, sent_at, refused=True)
+        return max(0.0, state.pause_until - now)
 
-    def _decrease(self, now: float) -> None:
-        self._last_decrease = now
-        if not self._adaptive:
+    async def answered(
+        self, *, sent_at: float, refused: bool, retry_after: float | None = None
+    ) -> None:
+        """Record an answer in the shared store (what a client does when :attr:`shared`).
+
+        The rules run on the freshest state of the store: when another
+        process wrote it meanwhile, the answer is judged again on its state.
+        """
+        if refused:
+            self.on_rate_limited(sent_at=sent_at, retry_after=retry_after)
+        else:
+            self.on_success(sent_at=sent_at)
+        store = self._store
+        if store is None or self._lost is not None:
             return
-        if self._rate is None:
-            rate = 0.9 * self._success_rate(now)
-            self._successes.clear()
-        else:
-            rate = 0.7 * self._rate
-        self._rate = max(MIN_RATE, rate)
-        self._next_slot = max(self._next_slot, now)
+        now = self._clock()
+        pause = self._state.pause_until if retry_after else None
+        for _ in range(3):
+            try:
+                written, fresh, version = await store.update(
+                    self._key, self._version, self._state, offset=self._offset, pause_until=pause
+                )
+            except RateStoreError as exc:
+                self._lose_store(now, exc)
+                return
+            self._version = version
+            if written or fresh is None:
+                return
+            fresh.tat, fresh.pause_until = self._state.tat, self._state.pause_until
+            self._state = fresh
+            if self._adaptive:
+                self._judge(fresh, sent_at, refused=refused, count=False)
 
-    def _success_rate(self, now: float) -> float:
-        """Successful answers per second over the last one to five seconds (1.0 if none)."""
-        started = self._first_request if self._first_request is not None else now
-        window = min(5.0, max(1.0, now - started))
-        count = sum(1 for t in self._successes if now - t <= window)
-        return count / window if count else 1.0
+    def pause(self, seconds: float) -> None:
+        """Pause every caller of this governor for ``seconds`` (a server's ``Retry-After``).
+
+        With a shared store, await :meth:`pause_shared` instead, so that every
+        process sharing the store pauses too.
+        """
+        self._pause(self._state, self._clock(), seconds)
+
+    async def pause_shared(self, seconds: float) -> None:
+        """:meth:`pause`, written to the shared store (the later pause wins there)."""
+        self.pause(seconds)
+        store = self._store
+        if store is None or self._lost is not None:
+            return
+        try:
+            await store.update(
+                self._key,
+                self._version,
+                self._state,
+                offset=self._offset,
+                pause_until=self._state.pause_until,
+            )
+        except RateStoreError as exc:
+            self._lose_store(self._clock(), exc)
+
+    def _pause(self, state: QuotaEstimate, now: float, retry_after: float | None) -> None:
+        if retry_after is None or not retry_after > 0:
+            return
+        until = now + retry_after
+        if until > state.pause_until:
+            if state.pause_until <= now:
+                self._pauses += 1
+            state.pause_until = until
+            logger.info("the server asked for a pause of %.1fs: every request waits", retry_after)
+
+    def _judge(
+        self, state: QuotaEstimate, sent_at: float | None, *, refused: bool, count: bool = True
+    ) -> None:
+        why = self._rules.judge(
+            state, self._clock(), sent_at, refused=refused, binding=self._waiting > 0
+        )
+        if why is not None:
+            if count:
+                self._changes += 1
+            logger.debug("%s", why)
+
+    # -- a shared store lost and found ------------------------------------------------
+
+    def _lose_store(self, now: float, exc: RateStoreError) -> None:
+        self._offline_until = now + REJOIN_AFTER
+        if self._lost is None:
+            self._lost = str(exc)
+            logger.warning("%s; pacing in this process only until the store answers again", exc)
+
+    def _rejoined(self) -> None:
+        if self._lost is not None:
+            self._lost = None
+            logger.warning("rate store %s answers again: pacing with it", _url(self._store))
+
+
+def _url(store: RedisRateStore | None) -> str:
+    return "-" if store is None else store.url
+
+
+def _shown(rate: float | None) -> str:
+    return "unlimited" if rate is None else f"{rate:.3g}/s"

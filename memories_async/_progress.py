@@ -54,8 +54,10 @@ def progress_figures(stats: ExportStats, /, now: float | None = None) -> str:
         f"retries {stats.retries}",
         f"failed {stats.failed}",
     ]
+    if stats.pacing is not None:
+        parts.append(f"pacing {stats.pacing:.3g}/s")
     if stats.rate_limited:
-        parts.append(f"rate-limited {stats.rate_limited}")
+        parts.append(f"refused {stats.rate_limited}")
     if stats.skipped:
         parts.append(f"skipped {stats.skipped}")
     return " · ".join(parts)
@@ -178,7 +180,9 @@ def summary_table(summary: Mapping[str, Any], /) -> Table:
     if summary["duplicates"]:
         table.add_row("duplicate ids dropped", str(summary["duplicates"]))
     table.add_row("retries", str(summary["retries"]))
-    table.add_row("rate-limited answers", str(summary["rate_limited"]))
+    table.add_row("refused by the quota (retried)", str(summary["rate_limited"]))
+    if summary.get("pacing") is not None:
+        table.add_row("pacing at the end", f"{summary['pacing']:.3g} requests/s")
     table.add_row("elapsed", format_duration(summary["elapsed_seconds"]))
     table.add_row("rate", f"{summary['rate_per_second']:.2f}/s")
     table.add_row(

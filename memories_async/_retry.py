@@ -4,8 +4,9 @@ The first attempt runs without any retry machinery, so the common case costs
 nothing; only a retryable failure enters the tenacity loop. The rules:
 
 * only errors whose ``retryable`` is true are retried;
-* rate-limit answers wait in the shared governor cooldown, not here, and do
-  not use up ``attempts`` (they are capped at ``4 * attempts`` answers);
+* rate-limit answers are not failures: they wait for the governor's next
+  free slot, not here, never use up ``attempts``, and are retried for as
+  long as ``total_timeout`` allows (for ever without one);
 * code ``"0001"`` is tried at most ``transient_attempts`` times;
 * every other retryable error at most ``attempts`` times;
 * never past ``total_timeout`` from the first attempt;
@@ -62,7 +63,7 @@ class _Budget:
         policy = self._policy
         if error.rate_limited:
             self.rate_limited += 1
-            allowed = self.rate_limited < 4 * policy.attempts
+            allowed = True
         elif isinstance(error, TransientAPIError):
             self.transient += 1
             self.failures += 1
@@ -73,11 +74,11 @@ class _Budget:
         return allowed and (self._deadline is None or self._clock() < self._deadline)
 
     def wait(self, error: MemoriesError) -> float:
-        """Seconds to wait before the next attempt (the governor adds any cooldown)."""
+        """Seconds to wait before the next attempt (the governor adds any wait for a slot)."""
         if isinstance(error, RateLimitError) or error.rate_limited:
             return 0.0
-        retry_after = getattr(error, "retry_after", None)
-        if retry_after is not None and self._policy.backoff:
+        retry_after = error.retry_after
+        if retry_after is not None:
             wait = float(retry_after)
         else:
             wait = self._policy.wait_before(max(1, self.failures), random=self._rand())

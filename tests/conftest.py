@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
-from collections.abc import AsyncIterator, Iterator
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -67,3 +74,216 @@ def envelope(data: Any = None, *, code: str = "0000", msg: str = "success") -> d
     if code != "0000":
         return {"code": code, "msg": msg}
     return {"code": code, "msg": msg, "data": data, "success": True, "failed": False}
+
+
+# -- a real Redis server, for the shared rate store ------------------------------------------
+
+REDIS_SERVER = shutil.which("redis-server")
+REDIS_PASSWORD = "s3cret-Redis-pw-Qx7"
+"""The password of the :func:`redis_password_url` server (and of factory servers asked for one)."""
+_REDIS_START_TIMEOUT = 20.0
+"""Seconds a redis-server may take to answer PING (a fixture's patience, not a test's bound)."""
+
+
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 that nothing listens on (now)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _require_redis_server() -> str:
+    """The path of redis-server; skips the test without it (fails it on CI)."""
+    if REDIS_SERVER is None:
+        message = "redis-server is not installed (apt-get install redis-server)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{message}: CI must run the Redis tests")
+        pytest.skip(message)
+    return REDIS_SERVER
+
+
+class RedisServer:
+    """A redis-server process on 127.0.0.1, without persistence, that a test may stop and restart.
+
+    ``url`` is ``redis://127.0.0.1:<port>/0``, with the password in it when there is one.
+    ``stop`` ends the process; ``start`` starts it again on the same port (empty).
+    """
+
+    def __init__(self, binary: str, directory: Path, *, password: str | None = None) -> None:
+        self.binary = binary
+        self.directory = directory
+        self.password = password
+        self.port = 0
+        self._process: subprocess.Popen[bytes] | None = None
+        self._log = directory / "redis-server.log"
+
+    @property
+    def url(self) -> str:
+        auth = "" if self.password is None else f":{self.password}@"
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def start(self) -> None:
+        """Start the server (on a free port the first time, on the same port after that)."""
+        assert self._process is None, "already running"
+        fixed = bool(self.port)
+        for _ in range(1 if fixed else 5):
+            if not fixed:
+                self.port = free_port()
+            if self._launch():
+                return
+        log = self._log.read_text(errors="replace") if self._log.exists() else ""
+        raise RuntimeError(f"redis-server did not start on port {self.port}:\n{log[-2000:]}")
+
+    def _launch(self) -> bool:
+        args = [
+            self.binary,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(self.directory),
+            "--daemonize",
+            "no",
+        ]
+        if self.password is not None:
+            args += ["--requirepass", self.password]
+        with self._log.open("ab") as log:
+            process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+        self._process = process
+        deadline = time.monotonic() + _REDIS_START_TIMEOUT
+        while time.monotonic() < deadline:
+            if process.poll() is not None:  # e.g. the port was taken meanwhile
+                process.wait()
+                self._process = None
+                return False
+            try:
+                if self.command("PING") == "+PONG":
+                    return True
+            except OSError:
+                pass
+            time.sleep(0.01)
+        self.stop()
+        return False
+
+    def stop(self) -> None:
+        """End the process (idempotent)."""
+        process, self._process = self._process, None
+        if process is None:
+            return
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+    def command(self, *args: str) -> str:
+        """Send one command (after AUTH when needed); return the first line of the reply."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as sock:
+            stream = sock.makefile("rb")
+            try:
+                commands: list[tuple[str, ...]] = []
+                if self.password is not None:
+                    commands.append(("AUTH", self.password))
+                commands.append(args)
+                line = ""
+                for command in commands:
+                    parts = [f"*{len(command)}\r\n".encode()]
+                    for arg in command:
+                        data = arg.encode()
+                        parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
+                    sock.sendall(b"".join(parts))
+                    line = stream.readline().decode().rstrip("\r\n")
+                    if not line:
+                        raise ConnectionResetError("redis-server closed the connection")
+                    if line.startswith("-"):
+                        raise RuntimeError(f"redis-server refused {command[0]}: {line}")
+                return line
+            finally:
+                stream.close()
+
+    def flush(self) -> None:
+        """Empty every database (and the script cache), so that tests are independent."""
+        self.command("FLUSHALL")
+        self.command("SCRIPT", "FLUSH")
+
+
+@contextlib.contextmanager
+def _running_redis(
+    factory: pytest.TempPathFactory, *, password: str | None = None
+) -> Iterator[RedisServer]:
+    server = RedisServer(_require_redis_server(), factory.mktemp("redis"), password=password)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One redis-server for the session, without a password."""
+    with _running_redis(tmp_path_factory) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def redis_url(redis_server: RedisServer) -> str:
+    """``redis://127.0.0.1:<port>/0`` of :func:`redis_server`; ``fresh_redis_url`` flushes it."""
+    return redis_server.url
+
+
+@pytest.fixture
+def fresh_redis_url(redis_server: RedisServer) -> str:
+    """:func:`redis_url`, emptied (FLUSHALL) before the test."""
+    redis_server.flush()
+    return redis_server.url
+
+
+@pytest.fixture(scope="session")
+def redis_password_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One redis-server for the session that requires :data:`REDIS_PASSWORD`."""
+    with _running_redis(tmp_path_factory, password=REDIS_PASSWORD) as server:
+        yield server
+
+
+@pytest.fixture
+def redis_password_url(redis_password_server: RedisServer) -> str:
+    """``redis://:<password>@127.0.0.1:<port>/0``, emptied (FLUSHALL) before the test."""
+    redis_password_server.flush()
+    return redis_password_server.url
+
+
+@pytest.fixture
+def redis_factory(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Callable[..., RedisServer]]:
+    """Start dedicated redis-servers (``redis_factory(password=None)``), that a test may stop.
+
+    Every server started is stopped at the end of the test.
+    """
+    binary = _require_redis_server()
+    started: list[RedisServer] = []
+
+    def start(*, password: str | None = None) -> RedisServer:
+        server = RedisServer(binary, tmp_path_factory.mktemp("redis"), password=password)
+        started.append(server)
+        server.start()
+        return server
+
+    try:
+        yield start
+    finally:
+        for server in started:
+            server.stop()

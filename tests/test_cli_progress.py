@@ -44,7 +44,12 @@ def test_progress_figures() -> None:
     )
     stats.total, stats.rate_limited = 64, 3
     assert progress_figures(stats, now=8.0) == (
-        "32/64 (50%) · 4.0/s · eta 0:00:08 · retries 4 · failed 2 · rate-limited 3 · skipped 7"
+        "32/64 (50%) · 4.0/s · eta 0:00:08 · retries 4 · failed 2 · refused 3 · skipped 7"
+    )
+    stats.pacing = 4.98
+    assert progress_figures(stats, now=8.0) == (
+        "32/64 (50%) · 4.0/s · eta 0:00:08 · retries 4 · failed 2 · pacing 4.98/s · refused 3"
+        " · skipped 7"
     )
     assert progress_figures(ExportStats(started=0.0, total=0), now=1.0).startswith("0/0 (100%)")
 
@@ -104,7 +109,7 @@ def test_the_live_bar_draws_on_a_terminal() -> None:
 
 def test_summary_table_renders_every_figure() -> None:
     stats = ExportStats(started=0.0, finished=65.0, exported=120, empty=3, skipped=5, failed=2)
-    stats.duplicates, stats.retries, stats.rate_limited = 1, 9, 4
+    stats.duplicates, stats.retries, stats.rate_limited, stats.pacing = 1, 9, 4, 4.5
     for value in (0.05, 0.2, 1.5):
         stats.latency.add(value)
     summary = summary_data(
@@ -124,7 +129,9 @@ def test_summary_table_renders_every_figure() -> None:
         "120 (3 without segments)",
         "skipped (already done)",
         "duplicate ids dropped",
-        "rate-limited answers",
+        "refused by the quota (retried)",
+        "pacing at the end",
+        "4.5 requests/s",
         "0:01:05",
         "1.88/s",
         "ms / 1.",

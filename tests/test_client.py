@@ -424,17 +424,24 @@ class FakeTime:
         await asyncio.sleep(0)
 
 
-async def test_rate_limit_pauses_every_call_of_the_client(mock_api: aioresponses) -> None:
+async def test_burst_reaches_the_governor() -> None:
+    async with MemoriesClient(api_key=API_KEY, base_url=BASE_URL, rate=1, burst=3) as c:
+        assert c.config.burst == 3
+        # Three slots at once after an idle time, then one a second.
+        assert [c.governor.try_acquire() is not None for _ in range(4)] == [True] * 3 + [False]
+
+
+async def test_a_refusal_pauses_nobody_else(mock_api: aioresponses) -> None:
+    # Without Retry-After a refused request takes the next free slot; the
+    # other calls of the client go on at the rate in force.
     fake = FakeTime()
-    governor = RateGovernor(cooldown=2.0, clock=fake.clock, sleep=fake.sleep)
+    governor = RateGovernor(rate=10, adaptive=False, clock=fake.clock, sleep=fake.sleep)
     seen: dict[str, list[float]] = {}
-    limited = asyncio.Event()
 
     def answer(u: URL, **kwargs: Any) -> CallbackResult:
         number = kwargs["params"]["video_no"]
         seen.setdefault(number, []).append(fake.now)
         if number == "VI-A" and len(seen[number]) == 1:
-            limited.set()
             return CallbackResult(
                 payload=envelope(code="0429", msg="Request has exceeded the limit.")
             )
@@ -444,19 +451,16 @@ async def test_rate_limit_pauses_every_call_of_the_client(mock_api: aioresponses
     async with MemoriesClient(
         api_key=API_KEY, base_url=BASE_URL, retry=RetryPolicy(backoff=False), governor=governor
     ) as c:
-        first = asyncio.create_task(c.fetch_transcript("VI-A"))
-        await limited.wait()
-        await asyncio.sleep(0)
+        _, attempts = await c.fetch_transcript("VI-A")
         others = await asyncio.gather(*(c.fetch_transcript(f"VI-{n}") for n in range(3)))
-        _, attempts = await first
     assert attempts == 2
-    # Calls that started after the rate-limit answer waited for the cooldown too.
-    for n in range(3):
-        assert seen[f"VI-{n}"][0] >= 2.0
     assert all(a == 1 for _, a in others)
+    # Every request took its own slot, 0.1 s (and the margin) apart: no pause.
+    times = sorted(t for sent in seen.values() for t in sent)
+    assert len(times) == 5
+    assert times[-1] < 5 * 0.11
     stats = governor.stats()
-    assert stats.rate_limited == 1
-    assert stats.cooldowns == 1
+    assert (stats.refused, stats.pauses) == (1, 0)
 
 
 async def test_rate_limit_storm_is_not_an_attempt_budget(mock_api: aioresponses) -> None:
@@ -468,7 +472,7 @@ async def test_rate_limit_storm_is_not_an_attempt_budget(mock_api: aioresponses)
     async with MemoriesClient(api_key=API_KEY, base_url=BASE_URL, retry=policy) as c:
         _, attempts = await c.fetch_transcript("VI1")
         assert attempts == 7
-        assert c.governor.stats().rate_limited == 6
+        assert c.governor.stats().refused == 6
 
 
 async def test_rate_limit_storm_eventually_reported(mock_api: aioresponses) -> None:
@@ -477,11 +481,12 @@ async def test_rate_limit_storm_eventually_reported(mock_api: aioresponses) -> N
         payload=envelope(code="0429", msg="Request has exceeded the limit."),
         repeat=True,
     )
-    policy = RetryPolicy(attempts=2, backoff=False)
-    async with MemoriesClient(api_key=API_KEY, base_url=BASE_URL, retry=policy) as c:
+    # Refusals are not failures: they do not use up attempts, only the total time.
+    policy = RetryPolicy(attempts=2, backoff=False, total_timeout=0.2)
+    async with MemoriesClient(api_key=API_KEY, base_url=BASE_URL, retry=policy, rate=200) as c:
         with pytest.raises(RateLimitError) as info:
             await c.get_transcription("VI1")
-    assert info.value.attempts == 8
+    assert info.value.attempts > 2 * 4
     assert info.value.rate_limited
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -227,22 +228,24 @@ async def test_hang_hits_the_timeout() -> None:
 
 @pytest.mark.parametrize("http_429", [False, True])
 async def test_rate_limits_are_absorbed(http_429: bool) -> None:
-    limits = RateLimits(qps=20, http_429=http_429, retry_after=http_429)
+    # A strict quota: slow start overshoots it once at least.
+    limits = RateLimits.strict(10, http_429=http_429, retry_after=http_429)
     async with FakeServer(make_library(), rate_limits=limits) as server:
         async with connect(server, retry=RetryPolicy(attempts=3, initial_wait=0.01)) as client:
             results = await client.gather_transcriptions(
                 [PRIVATE, "VI000000000000000004"] * 1, kind=("visual", "audio")
             )
-            for _ in range(25):
-                await client.get_transcription(PRIVATE)
+            await asyncio.gather(*(client.get_transcription(PRIVATE) for _ in range(25)))
     assert all(o.ok for o in results.values())
     assert server.stats.rate_limited >= 1
-    assert client.governor.stats().rate_limited == server.stats.rate_limited
+    assert client.governor.stats().refused == server.stats.rate_limited
 
 
 async def test_rate_limit_error_when_patience_runs_out() -> None:
+    # Refusals never use up attempts: only the total time ends them.
     faults = [FaultRule(FaultKind.RATE_LIMITED, video_nos={PRIVATE})]
+    policy = RetryPolicy(backoff=False, attempts=1, total_timeout=0.3)
     async with FakeServer(make_library(), faults=faults) as server:
-        async with connect(server, retry=RetryPolicy(backoff=False, attempts=1)) as client:
+        async with connect(server, retry=policy, rate=50) as client:
             with pytest.raises(RateLimitError):
                 await client.get_transcription(PRIVATE)

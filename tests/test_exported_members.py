@@ -32,6 +32,7 @@ EXPECTED = {
     "PermissionDeniedError",
     "RateGovernor",
     "RateLimitError",
+    "RateStoreError",
     "RequestTimeoutError",
     "RetryPolicy",
     "Segment",

@@ -1,0 +1,371 @@
+"""The adaptive quota rules: what the answers say about an account's quota.
+
+Pure logic on a :class:`QuotaEstimate` and a time, with no I/O and no clock of
+its own, so that one process or many (through a shared store) run the same
+rules, and tests run them on virtual time. See :mod:`memories_async._governor`
+for how they are used.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import math
+
+import attrs
+
+logger = logging.getLogger("memories_async")
+
+START_RATE = 5.0
+"""Requests per second a governor without a configured rate starts at (the highest
+documented transcript quota): slow start doubles it while nothing is refused."""
+
+MIN_RATE = 0.05
+"""The rate in force never drops below this many requests per second."""
+
+MAX_RATE = 100_000.0
+"""Slow start stops doubling here: above it, pacing costs nothing worth saving."""
+
+MARGIN = 0.003
+"""Slots are spaced this fraction wider than ``1 / rate``: a strict quota refuses a
+request that arrives a millisecond early, and clocks and networks jitter."""
+
+JITTER = 0.001
+"""And this many seconds more."""
+
+PROBE_HOLD = 2.0
+"""Seconds at a demonstrated rate before the first probe above it."""
+
+MAX_PROBE_HOLD = 30.0
+"""The hold before a probe doubles after each failed probe, up to this."""
+
+PROBE_SUCCESSES = 3
+"""Successes sent at a probed rate that make it demonstrated (one in slow start, until
+refusals are known to come whatever the rate)."""
+
+NOISY_TRIAL = 10
+"""Answers a trial needs once some refusals are known to come whatever the rate."""
+
+DOCUMENTED_QUOTAS = (5.0, 1.0)
+"""The transcript quotas the API has documented: after a refusal with no rate
+demonstrated yet, the next one below the refused rate is tried first."""
+
+BRACKET = 1.03
+"""A bracket narrower than this ratio is not probed: the estimate is good enough."""
+
+NOISE_CAP = 0.5
+"""The largest share of refusals tolerated as not caused by our rate."""
+
+BAD_TTL = 10.0
+"""Seconds after which a refused rate may be probed again: quotas grow, and others
+sharing one leave."""
+
+INTERVAL = 1.0
+"""Seconds of answers the shared-quota logic judges at a time (and at least
+:data:`INTERVAL_REQUESTS` requests), so it changes the rate at most once per interval."""
+
+INTERVAL_REQUESTS = 8
+
+
+class Trial(enum.Enum):
+    """An experiment the adaptive rules are running."""
+
+    UP = "up"
+    """Pacing above the demonstrated rate, to see whether it passes."""
+    DOWN = "down"
+    """Pacing below it, to see whether refusals fall with the rate."""
+
+
+@attrs.define(slots=True)
+class QuotaEstimate:
+    """What the governor knows of the quota; shared through the store.
+
+    Times are on the store's clock. ``rate`` is the rate in force (``None``:
+    unlimited), ``good`` the highest rate demonstrated to pass (0: none yet),
+    ``bad`` the lowest rate refused because of our own pacing (``inf``: none),
+    ``noise`` the share of refusals that does not fall with the rate. The
+    rest is bookkeeping of the experiment under way.
+    """
+
+    rate: float | None
+    good: float = 0.0
+    bad: float = math.inf
+    bad_at: float = -math.inf
+    noise: float = 0.0
+    slow_start: bool = True
+    trial: Trial | None = None
+    cut_from: float = 0.0
+    """The rate before a downward trial, and the share of refusals that caused it."""
+    cut_share: float = 0.0
+    sent: int = 0
+    """Answers (and refusals among them) to requests sent at the rate in force."""
+    refused: int = 0
+    since: float = -math.inf
+    """When the first of those was counted."""
+    changed_at: float = -math.inf
+    """Requests sent before this were spaced at an older rate."""
+    hold: float = PROBE_HOLD
+    probe_at: float = -math.inf
+    second: float = -math.inf
+    """Start of the current second of accepted answers, their count, and the
+    accepted rate of the last full second (what the server demonstrably accepts)."""
+    second_ok: int = 0
+    accepted_rate: float = 0.0
+    tat: float = -math.inf
+    """The theoretical arrival time of the next request (GCRA): the next free slot."""
+    pause_until: float = -math.inf
+    """A server's ``Retry-After`` pauses every request until then."""
+
+    TIMES = ("bad_at", "since", "changed_at", "probe_at", "second", "tat", "pause_until")
+    """The fields that are times, for moving the estimate between clocks."""
+
+    @classmethod
+    def initial(cls, ceiling: float | None, *, adaptive: bool) -> QuotaEstimate:
+        """Where a governor starts: slow start, or the configured rate assumed to pass."""
+        if ceiling is None and adaptive:
+            return cls(rate=START_RATE, trial=Trial.UP)
+        return cls(rate=ceiling, good=ceiling or 0.0, slow_start=False)
+
+    def interval(self) -> float | None:
+        """Seconds between slots at the rate in force (``None``: unlimited)."""
+        rate = self.rate
+        return None if rate is None else (1.0 + MARGIN) / rate + JITTER
+
+    def to_wire(self, offset: float) -> dict[str, object]:
+        """The estimate as plain JSON values, times moved by ``offset`` seconds."""
+        data: dict[str, object] = {}
+        for field in attrs.fields(QuotaEstimate):
+            value = getattr(self, field.name)
+            if field.name in self.TIMES:
+                value = value + offset
+            if isinstance(value, Trial):
+                value = value.value
+            elif isinstance(value, float) and not math.isfinite(value):
+                value = "inf" if value > 0 else "-inf"
+            data[field.name] = value
+        return data
+
+    @classmethod
+    def from_wire(cls, data: dict[str, object], offset: float) -> QuotaEstimate:
+        """The inverse of :meth:`to_wire`; raises ``ValueError`` on a damaged record."""
+        values: dict[str, object] = {}
+        for field in attrs.fields(QuotaEstimate):
+            if field.name not in data:
+                raise ValueError(f"damaged quota record: no {field.name!r}")
+            values[field.name] = _wire_value(field.name, data[field.name], field.type, offset)
+        return cls(**values)  # type: ignore[arg-type]
+
+
+def _wire_value(name: str, value: object, kind: object, offset: float) -> object:
+    """One field of a record read back, checked against the type of the field."""
+    if name == "trial":
+        if value is None:
+            return None
+        try:
+            return Trial(value)
+        except ValueError:
+            raise ValueError(f"damaged quota record: trial {value!r}") from None
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise ValueError(f"damaged quota record: {name} {value!r} is not true or false")
+        return value
+    if value is None and kind == "float | None":
+        return None
+    if kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"damaged quota record: {name} {value!r} is not a count")
+        return value
+    if value in ("inf", "-inf"):
+        number = float(value)
+    elif isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"damaged quota record: {name} {value!r} is not a number")
+    else:
+        number = float(value)
+    return number - offset if name in QuotaEstimate.TIMES else number
+
+
+class QuotaRules:
+    """The adaptive rules for one client's configured ``ceiling`` (``None``: none).
+
+    :meth:`judge` takes one answer and updates the estimate in place; it
+    returns why the rate in force changed, or ``None``.
+    """
+
+    def __init__(self, ceiling: float | None) -> None:
+        self.ceiling = ceiling
+
+    def judge(
+        self,
+        state: QuotaEstimate,
+        now: float,
+        sent_at: float | None,
+        *,
+        refused: bool,
+        binding: bool,
+    ) -> str | None:
+        """Judge one answer to a request sent at ``sent_at``.
+
+        ``binding`` says whether callers were waiting for slots, i.e. whether
+        a higher rate would have been used.
+        """
+        self._why: str | None = None
+        if not refused:
+            if now - state.second >= 1.0:
+                elapsed = now - state.second
+                state.accepted_rate = state.second_ok / elapsed if elapsed < 2.0 else 0.0
+                state.second, state.second_ok = now, 0
+            state.second_ok += 1
+        # Only requests spaced at the rate in force say anything about it: those
+        # sent after the slot that was reserved when the rate last changed.
+        if sent_at is not None and sent_at < state.changed_at:
+            return None
+        if state.sent == 0:
+            state.since = now
+        state.sent += 1
+        state.refused += refused
+        if state.trial is Trial.UP:
+            self._judge_up(state, now, binding)
+        elif state.trial is Trial.DOWN:
+            self._judge_down(state, now)
+        else:
+            self._judge_steady(state, now, binding)
+        return self._why
+
+    def _judge_up(self, state: QuotaEstimate, now: float, binding: bool) -> None:
+        rate = state.rate
+        assert rate is not None
+        expected = state.sent * state.noise
+        if state.slow_start:
+            needed = PROBE_SUCCESSES + 1 if state.noise else 1
+        else:
+            needed = NOISY_TRIAL if state.noise else PROBE_SUCCESSES
+        decided = state.sent >= needed and state.sent - state.refused >= min(needed, 3)
+        too_many = state.refused >= 1 + expected + 2 * math.sqrt(expected)
+        # More refused than the tolerated share, by more than chance explains.
+        spread = 1.5 * math.sqrt(state.noise * (1 - state.noise) / state.sent)
+        if too_many or (decided and state.refused > (state.noise + 0.15 + spread) * state.sent):
+            state.bad, state.bad_at = min(state.bad, rate), now
+            if state.slow_start:
+                # A server's burst may have let a fast start through: what it
+                # accepted over the last second bounds the rate to fall back to.
+                accepted = _accepted_lately(state, now)
+                if accepted > 0:
+                    state.good = min(state.good, accepted)
+            if not state.slow_start:
+                state.hold = min(MAX_PROBE_HOLD, 2 * state.hold)
+            state.slow_start = False
+            self._settle(state, now, f"refused at {_shown(rate)}")
+            return
+        if not decided:
+            return
+        state.good = rate
+        if not state.slow_start:
+            self._settle(state, now, f"{_shown(rate)} passes")
+        elif binding and rate < MAX_RATE:
+            self._try(state, now, Trial.UP, min(2 * rate, MAX_RATE), "slow start")
+        # Otherwise the rate is not what limits the callers: slow start stays open,
+        # growing again when they wait, and ends only with a refusal.
+
+    def _judge_down(self, state: QuotaEstimate, now: float) -> None:
+        if not self._interval_done(state, now):
+            return
+        share = state.refused / state.sent
+        if share >= NOISE_CAP and state.sent < 2 * INTERVAL_REQUESTS:
+            return  # holding the rate for good deserves twice the answers
+        if share <= state.cut_share / 2:
+            # Refusals fell with the rate: someone else takes part of the quota.
+            state.bad, state.bad_at = min(state.bad, state.cut_from), now
+            state.good = state.rate or state.good
+            state.hold = PROBE_HOLD
+            self._settle(state, now, f"refusals fell to {share:.0%}: the quota is shared")
+        else:
+            # Not ours to fix: tolerate that share and grow again as if unlimited,
+            # unless most requests are refused (then just hold the rate).
+            share = (share + state.cut_share) / 2
+            state.noise = min(NOISE_CAP, max(state.noise, share))
+            state.good = state.cut_from
+            if share < NOISE_CAP:
+                state.bad = math.inf
+                state.slow_start = self.ceiling is None
+            else:
+                # Hold: a bracket this narrow is not probed until BAD_TTL passes.
+                state.bad, state.bad_at = state.cut_from, now
+            self._settle(state, now, f"refusals ({share:.0%}) do not fall with the rate")
+
+    def _judge_steady(self, state: QuotaEstimate, now: float, binding: bool) -> None:
+        rate = state.rate
+        if rate is not None and self._interval_done(state, now):
+            # n answers since ``since`` span n - 1 gaps: the interval they
+            # stand for is one mean gap longer.
+            elapsed = max(now - state.since, 1e-9) * state.sent / (state.sent - 1)
+            share = state.refused / state.sent
+            accepted = (state.sent - state.refused) / elapsed
+            state.sent = state.refused = 0
+            if share > 1.5 * state.noise + 0.05:
+                # Down to what the server demonstrably accepted (by half when
+                # it accepted nothing).
+                lower = accepted if accepted > 0 else rate / 2
+                lower = max(MIN_RATE, min(lower, (1 - share / 2) * rate))
+                state.cut_from, state.cut_share = rate, share
+                self._try(state, now, Trial.DOWN, lower, f"{share:.0%} refused at {_shown(rate)}")
+                return
+        if not binding or now < state.probe_at or rate is None:
+            return
+        ceiling = self.ceiling
+        good, bad = state.good, state.bad
+        if ceiling is not None and good >= ceiling:
+            return
+        if now - state.bad_at > BAD_TTL:
+            # A quota can grow, and others sharing it can leave.
+            bad = state.bad = math.inf
+        if bad / good < BRACKET:
+            state.probe_at = now + state.hold
+            return
+        target = (good + bad) / 2 if math.isfinite(bad) else 2 * good
+        self._try(state, now, Trial.UP, target, "probing")
+
+    def _interval_done(self, state: QuotaEstimate, now: float) -> bool:
+        return state.sent >= INTERVAL_REQUESTS and now - state.since >= INTERVAL
+
+    def _settle(self, state: QuotaEstimate, now: float, why: str) -> None:
+        """End any trial: pace at the highest demonstrated rate.
+
+        With none demonstrated yet, the highest documented quota below the
+        refused rate is assumed to pass; refusals there are judged over
+        intervals like any others, not one by one.
+        """
+        if state.good <= 0:
+            below = [q for q in DOCUMENTED_QUOTAS if q < state.bad]
+            state.good = max(MIN_RATE, below[0] if below else state.bad / 2)
+        state.trial = None
+        state.probe_at = now + state.hold
+        self._change(state, now, state.good, why)
+
+    def _try(self, state: QuotaEstimate, now: float, trial: Trial, rate: float, why: str) -> None:
+        state.trial = trial
+        self._change(state, now, rate, why)
+
+    def _change(self, state: QuotaEstimate, now: float, rate: float | None, why: str) -> None:
+        old = state.rate
+        if rate is not None and self.ceiling is not None:
+            rate = min(rate, self.ceiling)
+        state.sent = state.refused = 0
+        if rate != old:
+            state.rate = rate
+        # The next slot (``tat``) may be reserved at the old spacing already:
+        # answers count from the request after it.
+        state.changed_at = max(now, state.tat) + (state.interval() or 0.0) / 2
+        if rate == old:
+            return
+        self._why = f"rate {_shown(old)} -> {_shown(rate)}: {why}"
+
+
+def _accepted_lately(state: QuotaEstimate, now: float) -> float:
+    """Accepted answers per second over the last full second, or this one if longer."""
+    elapsed = now - state.second
+    current = state.second_ok / elapsed if elapsed >= 0.25 else 0.0
+    return max(state.accepted_rate, current)
+
+
+def _shown(rate: float | None) -> str:
+    return "unlimited" if rate is None else f"{rate:.3g}/s"
