@@ -14,7 +14,12 @@ in status ``PARSE`` with an explicit ``--segments``-segment visual transcript
 ``--strict`` applies :meth:`RateLimits.strict` instead: one account-wide
 bucket of ``--qps`` (default 5) for every transcription endpoint, no burst
 (``--burst`` changes it), and ``--neighbour-qps`` adds a noisy neighbour
-consuming that much of it.
+consuming that much of it. ``--keys K`` also accepts ``sk-test-fake-key-0``
+... ``sk-test-fake-key-<K-1>``, keys of the same account that share every
+bucket, so one key per client process tells the processes apart in the
+per-key stats; ``--refuse-share P`` refuses a share ``P`` of the requests
+with ``0429`` whatever the rate (``FaultRule(FaultKind.RATE_LIMITED,
+probability=P)``).
 
 Two extra routes serve the orchestrator: ``GET /_bench/stats`` (requests
 received, ``0429`` answers, answer codes, per-key counters, the neighbour's
@@ -43,9 +48,19 @@ from memories_async.testing import (
     FakeSegment,
     FakeServer,
     FakeVideo,
+    FaultKind,
+    FaultRule,
     Latency,
     RateLimits,
 )
+
+DEFAULT_KEY = "sk-test-fake-key"
+"""The key the server always accepts; ``--keys K`` adds ``sk-test-fake-key-0`` ... ``-K-1``."""
+
+
+def bench_keys(count: int) -> list[str]:
+    """The default key and ``count`` extra keys of the same account (sharing every bucket)."""
+    return [DEFAULT_KEY, *(f"{DEFAULT_KEY}-{i}" for i in range(count))]
 
 
 def build_library(videos: int, segments: int) -> FakeLibrary:
@@ -75,10 +90,23 @@ def build_server(
     burst: float | None = None,
     neighbour_qps: float | None = None,
     record_timeline: bool = False,
+    keys: int = 0,
+    refuse_share: float = 0.0,
 ) -> FakeServer:
-    """A fake server over :func:`build_library`, with the bench routes added."""
+    """A fake server over :func:`build_library`, with the bench routes added.
+
+    ``keys`` extra keys of the same account are accepted (see :func:`bench_keys`);
+    ``refuse_share`` refuses that share of requests with ``0429`` whatever the rate.
+    """
+    if keys < 0:
+        raise ValueError(f"'keys' must be >= 0, got {keys}")
+    faults = (
+        [FaultRule(FaultKind.RATE_LIMITED, probability=refuse_share)] if refuse_share > 0 else []
+    )
     server = FakeServer(
         build_library(videos, segments),
+        api_keys=bench_keys(keys),
+        faults=faults,
         latency=Latency.fixed(latency) if latency > 0 else Latency.none(),
         rate_limits=RateLimits.from_options(
             qps=qps, strict=strict, burst=burst, neighbour_qps=neighbour_qps
@@ -113,6 +141,7 @@ def build_server(
         # Render every body once, so no measured run pays for the cold cache.
         saved, server.latency = server.latency, Latency.none()
         limits, server.rate_limits = server.rate_limits, RateLimits()
+        rules, server.faults = server.faults, ()
         try:
             async with aiohttp.ClientSession() as session:
                 headers = {"Authorization": server.api_key}
@@ -128,6 +157,7 @@ def build_server(
         finally:
             server.latency = saved
             server.rate_limits = limits
+            server.faults = rules
             server.reset()
         return web.Response(text="ok")
 
@@ -166,6 +196,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--record-timeline", action="store_true", help="serve the timeline in /_bench/stats"
     )
+    parser.add_argument(
+        "--keys",
+        type=int,
+        default=0,
+        help="also accept K keys sk-test-fake-key-0 ... -K-1 of the same account (shared buckets)",
+    )
+    parser.add_argument(
+        "--refuse-share",
+        type=float,
+        default=0.0,
+        help="refuse this share of requests with 0429 whatever the rate (0 to 1)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     try:
@@ -179,6 +221,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             burst=args.burst,
             neighbour_qps=args.neighbour_qps,
             record_timeline=args.record_timeline,
+            keys=args.keys,
+            refuse_share=args.refuse_share,
         )
     except ValueError as exc:
         parser.error(str(exc))

@@ -29,7 +29,6 @@ import os
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -38,6 +37,7 @@ from typing import Any
 
 import machine
 import microbench
+import procs
 import report
 
 HERE = Path(__file__).resolve().parent
@@ -199,18 +199,6 @@ def plan(
     return scenarios
 
 
-def _post(url: str) -> None:
-    request = urllib.request.Request(url, method="POST", data=b"")
-    with urllib.request.urlopen(request, timeout=600) as answer:
-        answer.read()
-
-
-def _get_json(url: str) -> dict[str, Any]:
-    with urllib.request.urlopen(url, timeout=30) as answer:
-        data: dict[str, Any] = json.loads(answer.read())
-        return data
-
-
 @contextmanager
 def running_server(spec: ServerSpec) -> Iterator[str]:
     """Start ``fake_server.py``, yield its base URL, stop it on exit."""
@@ -221,15 +209,10 @@ def running_server(spec: ServerSpec) -> Iterator[str]:
         if not url.startswith("http://"):
             raise RuntimeError(f"the benchmark server did not start (printed {url!r})")
         if spec.warm:
-            _post(f"{url}/_bench/warm")
+            procs.post(f"{url}/_bench/warm")
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        procs.stop(process)
 
 
 def run_client(url: str, spec: RunSpec) -> dict[str, Any]:
@@ -280,9 +263,9 @@ def run_scenario(scenario: Scenario, *, log: bool = True) -> list[dict[str, Any]
                 shift = rep % len(group)
                 ordered += group[shift:] + group[:shift]
             for spec in ordered:
-                _post(f"{url}/_bench/reset")
+                procs.post(f"{url}/_bench/reset")
                 record = run_client(url, spec)
-                server = _get_json(f"{url}/_bench/stats")
+                server = procs.get_json(f"{url}/_bench/stats", timeout=30)
                 record.update(
                     scenario=scenario.name,
                     rep=rep,
