@@ -205,7 +205,7 @@ class RateGovernor:
         if self._waiting or (self._store is not None and self._lost is None):
             return None
         now = self._clock()
-        if self._reserve_here(now, ahead=False) > 0:
+        if self._take_here(now) > 0:
             return None
         return now
 
@@ -220,28 +220,29 @@ class RateGovernor:
         self._waiting += 1
         try:
             async with self._lock:
-                while True:
-                    now = self._clock()
-                    wait, reserved = await self._reserve(now)
-                    if wait <= 0:
-                        break
+                now = self._clock()
+                while (wait := await self._take(now)) > 0:
                     await self._sleep(wait)
-                    if reserved:
-                        now = self._clock()
-                        break
+                    now = self._clock()
         finally:
             self._waiting -= 1
         if now > started:
             self._waited += now - started
         return now
 
-    async def _reserve(self, now: float) -> tuple[float, bool]:
-        """Reserve the next slot: ``(seconds to wait, whether the slot is ours)``."""
+    async def _take(self, now: float) -> float:
+        """Take the slot if it is free now (return 0), else return the seconds until it may be.
+
+        A slot is taken only once free, in the store as here: slots are then
+        spaced from the moments they were really taken (on the store's clock,
+        whatever the sleep of each process overshot), and a rate changed while
+        waiting applies to the very next request.
+        """
         store = self._store
         if store is not None and now >= self._offline_until:
             try:
-                wait, reserved, state, version, offset = await store.reserve(
-                    self._key, self._state, burst=self._burst, ahead=True, local_now=now
+                wait, _taken, state, version, offset = await store.reserve(
+                    self._key, self._state, burst=self._burst, ahead=False, local_now=now
                 )
             except RateStoreError as exc:
                 self._lose_store(now, exc)
@@ -249,16 +250,12 @@ class RateGovernor:
                 self._rejoined()
                 self._state, self._version, self._offset = state, version, offset
                 self._note_first(now)
-                return wait, reserved
-        # Here a slot is taken only once free, so that a rate changed while
-        # waiting applies to the very next request.
-        return self._reserve_here(now, ahead=False), False
+                return wait
+        return self._take_here(now)
 
-    def _reserve_here(self, now: float, *, ahead: bool) -> float:
-        """GCRA on the local state: reserve the next slot, return the seconds until it.
-
-        Without ``ahead`` nothing is reserved unless the slot is free now.
-        """
+    def _take_here(self, now: float) -> float:
+        """GCRA on the local state: take the slot if it is free now (return 0),
+        else return the seconds until it may be."""
         state = self._state
         if state.pause_until > now:
             return state.pause_until - now
@@ -267,12 +264,11 @@ class RateGovernor:
             self._note_first(now)
             return 0.0
         slot = max(now, state.tat - (self._burst - 1) * interval)
-        wait = slot - now
-        if wait > 0 and not ahead:
-            return wait
-        state.tat = max(state.tat, slot) + interval
+        if slot > now:
+            return slot - now
+        state.tat = max(state.tat, now) + interval
         self._note_first(now)
-        return wait
+        return 0.0
 
     def _note_first(self, now: float) -> None:
         if self._first == math.inf:

@@ -8,8 +8,9 @@ pace as one client of the account.
 
 The record is a Redis hash. Two Lua scripts change it atomically:
 
-* ``reserve`` takes the next slot (creating the record on first use) and
-  returns how long to wait for it, with the estimate;
+* ``reserve`` takes the next slot if it is free (creating the record on first
+  use), or says how long until it is, with the estimate (it can also reserve
+  a future slot: the governor does not, see :meth:`RedisRateStore.reserve`);
 * ``update`` writes a new estimate if nobody wrote one since it was read (a
   version number), and merges a pause (the later one wins).
 
