@@ -39,6 +39,11 @@ def _seconds(value: float | None) -> str:
     return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
 
 
+def format_rate(rate: float, /) -> str:
+    """Requests per second as people read them: ``4.98``, ``12.5``, ``2,560``."""
+    return f"{rate:,.0f}" if rate >= 100 else f"{rate:.3g}"
+
+
 def progress_figures(stats: ExportStats, /, now: float | None = None) -> str:
     """The figures of a progress line: ``12/200 (6%) · 4.1/s · eta 0:00:46 · retries 2 ...``."""
     done = stats.done
@@ -55,7 +60,7 @@ def progress_figures(stats: ExportStats, /, now: float | None = None) -> str:
         f"failed {stats.failed}",
     ]
     if stats.pacing is not None:
-        parts.append(f"pacing {stats.pacing:.3g}/s")
+        parts.append(f"pacing {format_rate(stats.pacing)}/s")
     if stats.rate_limited:
         parts.append(f"refused {stats.rate_limited}")
     if stats.skipped:
@@ -182,7 +187,7 @@ def summary_table(summary: Mapping[str, Any], /) -> Table:
     table.add_row("retries", str(summary["retries"]))
     table.add_row("refused by the quota (retried)", str(summary["rate_limited"]))
     if summary.get("pacing") is not None:
-        table.add_row("pacing at the end", f"{summary['pacing']:.3g} requests/s")
+        table.add_row("pacing at the end", f"{format_rate(summary['pacing'])} requests/s")
     table.add_row("elapsed", format_duration(summary["elapsed_seconds"]))
     table.add_row("rate", f"{summary['rate_per_second']:.2f}/s")
     table.add_row(

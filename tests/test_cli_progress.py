@@ -13,6 +13,7 @@ from memories_async._progress import (
     ConsoleLogHandler,
     ExportProgress,
     format_duration,
+    format_rate,
     progress_figures,
     summary_table,
 )
@@ -29,6 +30,16 @@ class Clock:
 def plain_console() -> tuple[Console, io.StringIO]:
     buffer = io.StringIO()
     return Console(file=buffer, force_terminal=False, width=120), buffer
+
+
+def test_format_rate() -> None:
+    assert [format_rate(r) for r in (0.05, 4.98, 12.5, 99.94, 2560.4)] == [
+        "0.05",
+        "4.98",
+        "12.5",
+        "99.9",
+        "2,560",
+    ]
 
 
 def test_format_duration() -> None:
