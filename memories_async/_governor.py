@@ -299,9 +299,13 @@ class RateGovernor:
         state = self._state
         self._pause(state, now, retry_after)
         interval = state.interval()
-        if interval is not None and self._refused_in_row > 1 and self._store is None:
-            # Processes pacing at one rate can fall in step and refuse each other
-            # at every slot: a random shift of the next slot breaks the step.
+        shift = self._store is None and self._ceiling is None
+        if interval is not None and self._refused_in_row > 1 and shift:
+            # Processes finding the quota alone can fall in step and refuse each
+            # other at every slot: a random shift of the next slot breaks the step.
+            # Not with a configured rate: there the refusals come from others that
+            # the shift cannot avoid, and it only costs time (a neighbour taking 2
+            # of 5 per second: 0.88 of what is left without it, 0.85 with it).
             state.tat = max(state.tat, now) + self._random() * interval / 2
         if self._adaptive:
             self._judge(state, sent_at, refused=True)

@@ -368,13 +368,15 @@ def test_a_refusal_without_retry_after_pauses_nobody(
 def test_refusals_in_a_row_shift_the_next_slot_at_random(
     vloop: VirtualEventLoop, draw: float, shift: float
 ) -> None:
-    gov = governor(vloop, rate=5, adaptive=False, random=lambda: draw)
+    # A governor finding the quota alone (no configured rate), at 5/s to start.
+    gov = governor(vloop, random=lambda: draw)
+    one_per_second = (1 + MARGIN) / 1.0 + JITTER
 
     async def main() -> list[float]:
         first = await gov.acquire()
         gov.on_rate_limited(sent_at=first)  # one refusal: no shift
         second = await gov.acquire()
-        gov.on_rate_limited(sent_at=second)  # two in a row: shifted
+        gov.on_rate_limited(sent_at=second)  # two in a row: shifted (and 5/s is refused)
         third = await gov.acquire()
         gov.on_success(sent_at=third)  # a success ends the row
         gov.on_rate_limited(sent_at=third)
@@ -382,8 +384,26 @@ def test_refusals_in_a_row_shift_the_next_slot_at_random(
         return [first, second, third, fourth]
 
     times = vloop.run_until_complete(main())
-    assert times == pytest.approx([T0, T0 + I5, T0 + 2 * I5 + shift, T0 + 3 * I5 + shift])
+    assert gov.rate == 1.0  # the documented quota below the refused 5/s
+    expected = [T0, T0 + I5, T0 + 2 * I5 + shift, T0 + 2 * I5 + shift + one_per_second]
+    assert times == pytest.approx(expected)
     assert gov.stats().pauses == 0
+
+
+def test_with_a_configured_rate_refusals_never_shift_the_slots(vloop: VirtualEventLoop) -> None:
+    # Refusals at a configured rate come from others: a shift would only cost time.
+    gov = governor(vloop, rate=5, adaptive=False, random=lambda: 1.0)
+
+    async def main() -> list[float]:
+        times = []
+        for _ in range(4):
+            sent = await gov.acquire()
+            gov.on_rate_limited(sent_at=sent)
+            times.append(sent)
+        return times
+
+    times = vloop.run_until_complete(main())
+    assert times == pytest.approx([T0 + k * I5 for k in range(4)])
 
 
 # --- stats, repr, properties ---------------------------------------------------------------------
