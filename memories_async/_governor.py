@@ -242,7 +242,7 @@ class RateGovernor:
         if store is not None and now >= self._offline_until:
             try:
                 wait, _taken, state, version, offset = await store.reserve(
-                    self._key, self._state, burst=self._burst, ahead=False, local_now=now
+                    self._key, self._state, burst=self._burst, local_now=now
                 )
             except RateStoreError as exc:
                 self._lose_store(now, exc)

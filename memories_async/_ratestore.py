@@ -9,8 +9,7 @@ pace as one client of the account.
 The record is a Redis hash. Two Lua scripts change it atomically:
 
 * ``reserve`` takes the next slot if it is free (creating the record on first
-  use), or says how long until it is, with the estimate (it can also reserve
-  a future slot: the governor does not, see :meth:`RedisRateStore.reserve`);
+  use), or says how long until it is, with the estimate;
 * ``update`` writes a new estimate if nobody wrote one since it was read (a
   version number), and merges a pause (the later one wins).
 
@@ -75,9 +74,9 @@ if not est then
   end
   est, ver, rate = ARGV[1], '0', ARGV[2]
   redis.call('HSET', key, 'est', est, 'ver', ver, 'rate', rate)
-  if ARGV[8] ~= '' then
-    tat = tonumber(ARGV[8])
-    redis.call('HSET', key, 'tat', ARGV[8])
+  if ARGV[7] ~= '' then
+    tat = tonumber(ARGV[7])
+    redis.call('HSET', key, 'tat', ARGV[7])
   end
 end
 local wait, reserved = 0, 1
@@ -87,7 +86,7 @@ elseif rate ~= '' then
   local interval = (1 + tonumber(ARGV[4])) / tonumber(rate) + tonumber(ARGV[5])
   local slot = math.max(now, tat - (tonumber(ARGV[3]) - 1) * interval)
   wait = slot - now
-  if wait <= 0 or ARGV[7] == 'reserve' then
+  if wait <= 0 then
     tat = math.max(tat, slot) + interval
     redis.call('HSET', key, 'tat', string.format('%.6f', tat))
   else
@@ -215,21 +214,22 @@ class RedisRateStore:
         await self._redis.aclose()
 
     async def reserve(
-        self, key: str, initial: QuotaEstimate, *, burst: int, ahead: bool, local_now: float
+        self, key: str, initial: QuotaEstimate, *, burst: int, local_now: float
     ) -> tuple[float, bool, QuotaEstimate, str, float]:
-        """Take the next slot of ``key``: ``(wait, reserved, estimate, version, offset)``.
+        """Take the free slot of ``key``: ``(wait, taken, estimate, version, offset)``.
 
-        With ``ahead`` the slot is reserved even if it is in the future (wait
-        for it, then send); otherwise only if it is free now. During a
-        server's pause nothing is reserved. ``offset`` is store time minus
-        ``local_now``; the estimate comes back on the local clock.
+        When it is not free (or a server's pause is on), nothing is taken and
+        ``wait`` says how long until it may be. A slot is taken only once free
+        so that slots are spaced from the moments they were really taken,
+        whatever the sleep of each process overshot. ``offset`` is store time
+        minus ``local_now``; the estimate comes back on the local clock.
         """
-        reply = await self._reserve_call(key, None, burst=burst, ahead=ahead)
+        reply = await self._reserve_call(key, None, burst=burst)
         if reply[1] == "missing":
             # A new record (first use, expiry, a store restarted empty): seeded
             # with this governor's state, moved onto the store's clock.
             offset = float(reply[0]) - local_now
-            reply = await self._reserve_call(key, (initial, offset), burst=burst, ahead=ahead)
+            reply = await self._reserve_call(key, (initial, offset), burst=burst)
         now, wait, reserved, est, version, tat, pause = reply
         offset = float(now) - local_now
         estimate = self._estimate(est, offset, initial)
@@ -243,7 +243,6 @@ class RedisRateStore:
         seed: tuple[QuotaEstimate, float] | None,
         *,
         burst: int,
-        ahead: bool,
     ) -> list[Any]:
         """Run the reserve script; ``seed`` (an estimate and its clock offset) creates
         a missing record, without one the script answers ``[now, "missing"]``."""
@@ -261,7 +260,6 @@ class RedisRateStore:
             MARGIN,
             JITTER,
             int(IDLE_TTL * 1000),
-            "reserve" if ahead else "take",
             tat,
         ]
         reply: list[Any] = await self._run(self._reserve(keys=[key], args=args))

@@ -7,7 +7,6 @@ on the store's clock, exactly: no assertion depends on how fast the machine is.
 
 from __future__ import annotations
 
-import itertools
 import json
 import logging
 import time
@@ -72,12 +71,12 @@ async def reserve(
     initial: QuotaEstimate,
     *,
     burst: int = 1,
-    ahead: bool = True,
 ) -> tuple[float, bool, QuotaEstimate, str, float]:
-    """``store.reserve`` and, in place of its wait, the slot's time on the store's clock."""
+    """``store.reserve`` and, in place of its wait, the slot's time on the store's clock
+    (the time it was taken, or when it will be free)."""
     local = time.monotonic()
     wait, reserved, estimate, version, offset = await store.reserve(
-        KEY, initial, burst=burst, ahead=ahead, local_now=local
+        KEY, initial, burst=burst, local_now=local
     )
     return local + offset + wait, reserved, estimate, version, offset
 
@@ -277,59 +276,36 @@ async def test_reserve_spaces_slots_one_interval_apart_on_the_store_clock(
     store: RedisRateStore, admin: redis.asyncio.Redis, rate: float
 ) -> None:
     before = await store_time(admin)
-    slots = []
-    for expected_version in ["0"] * 6:
-        slot, reserved, estimate, version, _offset = await reserve(store, fixed(rate))
-        assert reserved
-        assert version == expected_version
-        assert estimate.rate == rate
-        slots.append(slot)
-    assert slots[0] >= before
-    gaps = [later - earlier for earlier, later in itertools.pairwise(slots)]
-    assert gaps == pytest.approx([interval(rate)] * 5, abs=PRECISION)
-    assert float(await field(admin, "tat") or "nan") == pytest.approx(
-        slots[-1] + interval(rate), abs=PRECISION
-    )
+    slot, reserved, estimate, version, _offset = await reserve(store, fixed(rate))
+    assert (reserved, version, estimate.rate) == (True, "0", rate)
+    assert slot >= before
+    tat = float(await field(admin, "tat") or "nan")
+    assert tat == pytest.approx(slot + interval(rate), abs=PRECISION)
+    # The next slot is not free yet: nothing is taken, the wait ends at it.
+    for _ in range(3):
+        later, reserved, *_ = await reserve(store, fixed(rate))
+        assert not reserved
+        assert later == pytest.approx(slot + interval(rate), abs=PRECISION)
+    assert float(await field(admin, "tat") or "nan") == tat
 
 
 @pytest.mark.asyncio
 async def test_a_burst_goes_at_once_then_slots_are_spaced(store: RedisRateStore) -> None:
-    slots = []
-    waits = []
-    for _ in range(5):
+    taken = []
+    for _ in range(3):
         local = time.monotonic()
         wait, reserved, _est, _ver, offset = await store.reserve(
-            KEY, fixed(1.0), burst=3, ahead=True, local_now=local
+            KEY, fixed(1.0), burst=3, local_now=local
         )
-        assert reserved
-        waits.append(wait)
-        slots.append(local + offset + wait)
-    assert waits[:3] == [0.0, 0.0, 0.0]
-    assert min(waits[3:]) > 0
-    assert slots[3] - slots[0] == pytest.approx(interval(1.0), abs=PRECISION)
-    assert slots[4] - slots[3] == pytest.approx(interval(1.0), abs=PRECISION)
-
-
-@pytest.mark.asyncio
-async def test_reserve_without_ahead_does_not_reserve_a_future_slot(
-    store: RedisRateStore, admin: redis.asyncio.Redis
-) -> None:
-    slot, reserved, *_ = await reserve(store, fixed(0.5), ahead=False)
-    assert reserved  # a free slot is taken
-    tat = await field(admin, "tat")
-    assert float(tat or "nan") == pytest.approx(slot + interval(0.5), abs=PRECISION)
-
-    later, reserved, *_ = await reserve(store, fixed(0.5), ahead=False)
-    assert not reserved
-    assert later == pytest.approx(float(tat or "nan"), abs=PRECISION)  # the wait until it
-    assert await field(admin, "tat") == tat
-
-    taken, reserved, *_ = await reserve(store, fixed(0.5), ahead=True)
-    assert reserved
-    assert taken == pytest.approx(float(tat or "nan"), abs=PRECISION)
-    assert float(await field(admin, "tat") or "nan") == pytest.approx(
-        taken + interval(0.5), abs=PRECISION
+        assert (wait, reserved) == (0.0, True)
+        taken.append(local + offset)
+    local = time.monotonic()
+    wait, reserved, _est, _ver, offset = await store.reserve(
+        KEY, fixed(1.0), burst=3, local_now=local
     )
+    assert not reserved
+    assert wait > 0
+    assert local + offset + wait == pytest.approx(taken[0] + interval(1.0), abs=0.01)
 
 
 @pytest.mark.asyncio
@@ -337,7 +313,7 @@ async def test_no_rate_means_no_slots(store: RedisRateStore, admin: redis.asynci
     for _ in range(5):
         local = time.monotonic()
         wait, reserved, estimate, *_ = await store.reserve(
-            KEY, fixed(None), burst=1, ahead=True, local_now=local
+            KEY, fixed(None), burst=1, local_now=local
         )
         assert (wait, reserved, estimate.rate) == (0.0, True, None)
     assert await field(admin, "tat") is None
@@ -351,7 +327,7 @@ async def test_the_record_rate_wins_over_the_callers_initial_estimate(
     first, *_ = await reserve(store, fixed(0.5))
     # A second process configured with another rate joins the record as it is.
     second, reserved, estimate, *_ = await reserve(store, fixed(100.0))
-    assert reserved
+    assert not reserved  # at 0.5/s the next slot is 2 s away
     assert estimate.rate == 0.5
     assert second - first == pytest.approx(interval(0.5), abs=PRECISION)
 
@@ -370,12 +346,11 @@ async def test_a_pause_makes_reserve_wait_without_reserving(
     pause = float(await field(admin, "pause") or "nan")
     assert pause == pytest.approx(pause_local + offset, abs=PRECISION)
 
-    for ahead in (True, False):
-        until, reserved, during, _version, offset2 = await reserve(store, fixed(5.0), ahead=ahead)
-        assert not reserved
-        assert until == pytest.approx(pause, abs=PRECISION)
-        assert during.pause_until == pytest.approx(pause - offset2, abs=PRECISION)
-        assert await field(admin, "tat") == tat
+    until, reserved, during, _version, offset2 = await reserve(store, fixed(5.0))
+    assert not reserved
+    assert until == pytest.approx(pause, abs=PRECISION)
+    assert during.pause_until == pytest.approx(pause - offset2, abs=PRECISION)
+    assert await field(admin, "tat") == tat
 
     # The later pause wins, whoever writes it and whatever the version.
     await store.update(KEY, "stale", estimate, offset=offset, pause_until=pause_local - 50)
@@ -445,7 +420,7 @@ async def test_the_scripts_survive_a_script_flush(
     first, _reserved, estimate, version, offset = await reserve(store, fixed(1.0))
     await admin.script_flush()
     second, reserved, *_ = await reserve(store, fixed(1.0))
-    assert reserved
+    assert not reserved  # the script ran again: the next slot is 1 s away
     assert second - first == pytest.approx(interval(1.0), abs=PRECISION)
     await admin.script_flush()
     written, _fresh, version = await store.update(
@@ -506,7 +481,7 @@ async def test_an_unreachable_store_raises_naming_the_store() -> None:
         assert kwargs["socket_timeout"] == SOCKET_TIMEOUT
         for call in (
             store.check(),
-            store.reserve(KEY, fixed(5.0), burst=1, ahead=True, local_now=0.0),
+            store.reserve(KEY, fixed(5.0), burst=1, local_now=0.0),
             store.update(KEY, "0", fixed(5.0), offset=0.0, pause_until=None),
         ):
             with pytest.raises(RateStoreError) as caught:
@@ -530,8 +505,8 @@ async def test_a_password_store_works_and_never_shows_the_password(
         store = RedisRateStore(url)
         try:
             await store.check()
-            _slot, reserved, *_ = await reserve(store, fixed(5.0))
-            assert reserved
+            _slot, _taken, estimate, *_ = await reserve(store, fixed(5.0))
+            assert estimate.rate == 5.0  # the store answered with the record
             assert "***" in store.url
             assert REDIS_PASSWORD not in store.url
             assert REDIS_PASSWORD not in repr(store)
@@ -554,7 +529,7 @@ async def test_a_wrong_or_missing_password_is_a_rate_store_error_without_secrets
         try:
             for call in (
                 store.check(),
-                store.reserve(KEY, fixed(5.0), burst=1, ahead=True, local_now=0.0),
+                store.reserve(KEY, fixed(5.0), burst=1, local_now=0.0),
             ):
                 with pytest.raises(RateStoreError) as caught:
                     await call
