@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import subprocess
 import urllib.request
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 
@@ -31,3 +33,19 @@ def stop(process: subprocess.Popen[Any]) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@contextmanager
+def running_server(argv: Sequence[str], *, warm: bool = True) -> Iterator[str]:
+    """Start ``fake_server.py`` with ``argv``, warm its cache, yield its base URL, stop it."""
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().strip()
+        if not url.startswith("http://"):
+            raise RuntimeError(f"the benchmark server did not start (printed {url!r})")
+        if warm:
+            post(f"{url}/_bench/warm")
+        yield url
+    finally:
+        stop(process)

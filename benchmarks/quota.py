@@ -39,6 +39,7 @@ clients are stopped in ``finally`` blocks.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -261,19 +262,9 @@ def plan(names: Sequence[str], *, peers: bool) -> list[Row]:
 # -- processes --------------------------------------------------------------------------
 
 
-@contextmanager
-def running_server(spec: ServerSpec) -> Iterator[str]:
-    """Start ``fake_server.py``, warm its cache, yield its base URL, stop it on exit."""
-    process = subprocess.Popen(spec.argv(), stdout=subprocess.PIPE, text=True)
-    try:
-        assert process.stdout is not None
-        url = process.stdout.readline().strip()
-        if not url.startswith("http://"):
-            raise RuntimeError(f"the benchmark server did not start (printed {url!r})")
-        procs.post(f"{url}/_bench/warm")
-        yield url
-    finally:
-        procs.stop(process)
+def running_server(spec: ServerSpec) -> contextlib.AbstractContextManager[str]:
+    """Start ``fake_server.py`` for ``spec``, yield its base URL, stop it on exit."""
+    return procs.running_server(spec.argv())
 
 
 def _free_port() -> int:

@@ -24,13 +24,13 @@ Scenarios (``--scenarios``, comma-separated; all by default):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -199,20 +199,9 @@ def plan(
     return scenarios
 
 
-@contextmanager
-def running_server(spec: ServerSpec) -> Iterator[str]:
-    """Start ``fake_server.py``, yield its base URL, stop it on exit."""
-    process = subprocess.Popen(spec.argv(), stdout=subprocess.PIPE, text=True)
-    try:
-        assert process.stdout is not None
-        url = process.stdout.readline().strip()
-        if not url.startswith("http://"):
-            raise RuntimeError(f"the benchmark server did not start (printed {url!r})")
-        if spec.warm:
-            procs.post(f"{url}/_bench/warm")
-        yield url
-    finally:
-        procs.stop(process)
+def running_server(spec: ServerSpec) -> contextlib.AbstractContextManager[str]:
+    """Start ``fake_server.py`` for ``spec``, yield its base URL, stop it on exit."""
+    return procs.running_server(spec.argv(), warm=spec.warm)
 
 
 def run_client(url: str, spec: RunSpec) -> dict[str, Any]:
