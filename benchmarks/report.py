@@ -587,9 +587,28 @@ def write(raw: dict[str, Any], out: Path) -> list[Path]:
     if chart(raw, png):
         written.append(png)
     markdown = out / "benchmarks.md"
-    markdown.write_text(render(raw))
+    old = markdown.read_text() if markdown.exists() else ""
+    markdown.write_text(keep_section(old, render(raw), QUOTA_SECTION, before=QUOTA_BEFORE))
     written.append(markdown)
     return written
+
+
+QUOTA_SECTION = "## Pacing against a strict quota"
+"""The section ``quota.py``'s results fill in by hand: a rebuilt report keeps it."""
+
+QUOTA_BEFORE = "## Memory against the number of ids"
+
+
+def keep_section(old: str, new: str, title: str, *, before: str) -> str:
+    """``new`` with the section ``title`` of ``old`` (up to the next ``## ``) put back
+    in front of the section starting with ``before`` (or at the end)."""
+    start = old.find(title + "\n")
+    if start < 0 or title in new:
+        return new
+    end = old.find("\n## ", start + len(title))
+    section = old[start : len(old) if end < 0 else end + 1].rstrip("\n") + "\n\n"
+    at = new.find(before)
+    return new + "\n" + section if at < 0 else new[:at] + section + new[at:]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
