@@ -40,11 +40,12 @@ MAX_PROBE_HOLD = 30.0
 """The hold before a probe doubles after each failed probe, up to this."""
 
 PROBE_SUCCESSES = 3
-"""Successes sent at a probed rate that make it demonstrated (one in slow start, until
-refusals are known to come whatever the rate)."""
+"""Successes sent at a probed rate that make it demonstrated (one in slow start), until
+refusals are known to come whatever the rate."""
 
 NOISY_TRIAL = 10
-"""Answers a trial needs once some refusals are known to come whatever the rate."""
+"""Answers a trial needs once some refusals are known to come whatever the rate, in
+slow start too."""
 
 DOCUMENTED_QUOTAS = (5.0, 1.0)
 """The transcript quotas the API has documented: after a refusal with no rate
@@ -52,6 +53,18 @@ demonstrated yet, the next one below the refused rate is tried first."""
 
 BRACKET = 1.03
 """A bracket narrower than this ratio is not probed: the estimate is good enough."""
+
+PAIR_TOLERANCE = 1.05
+"""Two accepted requests this ratio further apart than a slot still show that the
+rate passes (send times jitter)."""
+
+PAIR_TTL = 5.0
+"""Seconds a pair of accepted requests stands as evidence: a server's burst, or an
+earlier quota, must not keep the rate up for long."""
+
+SNAP = 1.3
+"""A downward trial to a measured rate goes to a documented quota instead when the
+gaps measured explain it, and it is at most this ratio above the measured rate."""
 
 NOISE_CAP = 0.5
 """The largest share of refusals tolerated as not caused by our rate."""
@@ -65,6 +78,10 @@ INTERVAL = 1.0
 :data:`INTERVAL_REQUESTS` requests), so it changes the rate at most once per interval."""
 
 INTERVAL_REQUESTS = 8
+
+KEPT = 0.85
+"""A downward trial is kept only if at least this share of the accepted rate before
+it is still accepted: cutting the rate must not cut what gets through."""
 
 
 class Trial(enum.Enum):
@@ -97,11 +114,24 @@ class QuotaEstimate:
     cut_from: float = 0.0
     """The rate before a downward trial, and the share of refusals that caused it."""
     cut_share: float = 0.0
+    cut_accepted: float = 0.0
+    """And the accepted rate then: a cut that costs accepted requests was no cure."""
     sent: int = 0
     """Answers (and refusals among them) to requests sent at the rate in force."""
     refused: int = 0
     since: float = -math.inf
-    """When the first of those was counted."""
+    """When the first of those was counted, and the first and last accepted."""
+    ok_first: float = -math.inf
+    ok_last: float = -math.inf
+    ok_sent: float = -math.inf
+    """When the latest accepted request was sent, the highest rate at which two
+    accepted requests followed each other, and when that was last seen."""
+    pair_rate: float = 0.0
+    pair_at: float = -math.inf
+    refused_sent: float = -math.inf
+    """When the latest refused request was sent, and whether the latest accepted
+    one came a slot after a refusal."""
+    ok_drained: bool = False
     changed_at: float = -math.inf
     """Requests sent before this were spaced at an older rate."""
     hold: float = PROBE_HOLD
@@ -116,7 +146,20 @@ class QuotaEstimate:
     pause_until: float = -math.inf
     """A server's ``Retry-After`` pauses every request until then."""
 
-    TIMES = ("bad_at", "since", "changed_at", "probe_at", "second", "tat", "pause_until")
+    TIMES = (
+        "bad_at",
+        "since",
+        "ok_first",
+        "ok_last",
+        "ok_sent",
+        "pair_at",
+        "refused_sent",
+        "changed_at",
+        "probe_at",
+        "second",
+        "tat",
+        "pause_until",
+    )
     """The fields that are times, for moving the estimate between clocks."""
 
     @classmethod
@@ -215,6 +258,10 @@ class QuotaRules:
                 state.accepted_rate = state.second_ok / elapsed if elapsed < 2.0 else 0.0
                 state.second, state.second_ok = now, 0
             state.second_ok += 1
+            if sent_at is not None:
+                self._pair(state, sent_at, now)
+        elif sent_at is not None:
+            state.refused_sent = max(state.refused_sent, sent_at)
         # Only requests spaced at the rate in force say anything about it: those
         # sent after the slot that was reserved when the rate last changed.
         if sent_at is not None and sent_at < state.changed_at:
@@ -223,6 +270,10 @@ class QuotaRules:
             state.since = now
         state.sent += 1
         state.refused += refused
+        if not refused:
+            if state.sent - state.refused == 1:
+                state.ok_first = now
+            state.ok_last = now
         if state.trial is Trial.UP:
             self._judge_up(state, now, binding)
         elif state.trial is Trial.DOWN:
@@ -235,22 +286,34 @@ class QuotaRules:
         rate = state.rate
         assert rate is not None
         expected = state.sent * state.noise
-        if state.slow_start:
-            needed = PROBE_SUCCESSES + 1 if state.noise else 1
-        else:
-            needed = NOISY_TRIAL if state.noise else PROBE_SUCCESSES
-        decided = state.sent >= needed and state.sent - state.refused >= min(needed, 3)
+        # With noise, fewer answers would fail one trial in five by chance at 20 %.
+        clean = 1 if state.slow_start else PROBE_SUCCESSES
+        needed = NOISY_TRIAL if state.noise else clean
+        ok = state.sent - state.refused
+        decided = state.sent >= needed and ok >= min(needed, 3)
+        # With noise, a clean start passes early: more would be asked of chance.
+        decided = decided or (state.refused == 0 and ok >= PROBE_SUCCESSES)
         too_many = state.refused >= 1 + expected + 2 * math.sqrt(expected)
-        # More refused than the tolerated share, by more than chance explains.
-        spread = 1.5 * math.sqrt(state.noise * (1 - state.noise) / state.sent)
-        if too_many or (decided and state.refused > (state.noise + 0.15 + spread) * state.sent):
+        # The probe must deliver at least half the gain in accepted requests it
+        # aims at (its refusals allow for the tolerated share, and chance).
+        gain = rate / state.good if state.good > 0 else 2.0
+        allowed = 1 - (1 - state.noise) * (1 + gain) / (2 * gain)
+        spread = math.sqrt(state.noise * (1 - state.noise) / state.sent)
+        if too_many or (
+            decided and state.refused > max(allowed, state.noise + spread) * state.sent
+        ):
             state.bad, state.bad_at = min(state.bad, rate), now
             if state.slow_start:
                 # A server's burst may have let a fast start through: what it
-                # accepted over the last second bounds the rate to fall back to.
+                # accepted over the last second bounds the rate to fall back to,
+                # but not below a pair of requests accepted close together, or
+                # the highest documented quota that passed (what is accepted
+                # may be only our share of it).
                 accepted = _accepted_lately(state, now)
                 if accepted > 0:
-                    state.good = min(state.good, accepted)
+                    documented = [q for q in DOCUMENTED_QUOTAS if q <= state.good]
+                    floor = max(accepted, state.pair_rate, *documented[:1])
+                    state.good = min(state.good, floor)
             if not state.slow_start:
                 state.hold = min(MAX_PROBE_HOLD, 2 * state.hold)
             state.slow_start = False
@@ -259,6 +322,9 @@ class QuotaRules:
         if not decided:
             return
         state.good = rate
+        if not state.slow_start and self.ceiling is None and not math.isfinite(state.bad):
+            # Doubled with nothing refused above: as good as slow start, and so it goes on.
+            state.slow_start = True
         if not state.slow_start:
             self._settle(state, now, f"{_shown(rate)} passes")
         elif binding and rate < MAX_RATE:
@@ -270,43 +336,62 @@ class QuotaRules:
         if not self._interval_done(state, now):
             return
         share = state.refused / state.sent
-        if share >= NOISE_CAP and state.sent < 2 * INTERVAL_REQUESTS:
+        kept = self._accepted(state, now) >= KEPT * state.cut_accepted
+        if kept and share >= NOISE_CAP and state.sent < 2 * INTERVAL_REQUESTS:
             return  # holding the rate for good deserves twice the answers
-        if share <= state.cut_share / 2:
+        if share <= state.cut_share / 2 and kept:
             # Refusals fell with the rate: someone else takes part of the quota.
             state.bad, state.bad_at = min(state.bad, state.cut_from), now
             state.good = state.rate or state.good
             state.hold = PROBE_HOLD
             self._settle(state, now, f"refusals fell to {share:.0%}: the quota is shared")
         else:
-            # Not ours to fix: tolerate that share and grow again as if unlimited,
-            # unless most requests are refused (then just hold the rate).
             share = (share + state.cut_share) / 2
-            state.noise = min(NOISE_CAP, max(state.noise, share))
-            state.good = state.cut_from
-            if share < NOISE_CAP:
-                state.bad = math.inf
-                state.slow_start = self.ceiling is None
-            else:
-                # Hold: a bracket this narrow is not probed until BAD_TTL passes.
-                state.bad, state.bad_at = state.cut_from, now
-            self._settle(state, now, f"refusals ({share:.0%}) do not fall with the rate")
+            self._tolerate(state, now, share, f"refusals ({share:.0%}) do not fall with the rate")
+
+    def _tolerate(self, state: QuotaEstimate, now: float, share: float, why: str) -> None:
+        """Refusals not ours to fix: tolerate that share at the rate before any cut,
+        and grow again as if unlimited, unless most requests are refused (then
+        just hold the rate)."""
+        rate = state.cut_from if state.trial is Trial.DOWN else state.rate
+        assert rate is not None
+        state.noise = min(NOISE_CAP, max(state.noise, share))
+        state.good = rate
+        if share < NOISE_CAP:
+            # What was refused may have been the noise: grow again, at once.
+            state.bad = math.inf
+            state.slow_start = self.ceiling is None
+            state.hold = PROBE_HOLD
+            self._settle(state, now, why)
+            state.probe_at = now
+        else:
+            # Hold: a bracket this narrow is not probed until BAD_TTL passes.
+            state.bad, state.bad_at = rate, now
+            self._settle(state, now, why)
 
     def _judge_steady(self, state: QuotaEstimate, now: float, binding: bool) -> None:
         rate = state.rate
         if rate is not None and self._interval_done(state, now):
-            # n answers since ``since`` span n - 1 gaps: the interval they
-            # stand for is one mean gap longer.
-            elapsed = max(now - state.since, 1e-9) * state.sent / (state.sent - 1)
             share = state.refused / state.sent
-            accepted = (state.sent - state.refused) / elapsed
+            accepted = self._accepted(state, now)
             state.sent = state.refused = 0
+            paired = state.pair_rate * PAIR_TOLERANCE >= rate
+            if share > 1.5 * state.noise + 0.05 and paired:
+                # Requests spaced at this rate pass: refusals are not ours to fix.
+                self._tolerate(state, now, share, f"{share:.0%} refused, but {_shown(rate)} passes")
+                return
             if share > 1.5 * state.noise + 0.05:
                 # Down to what the server demonstrably accepted (by half when
                 # it accepted nothing).
                 lower = accepted if accepted > 0 else rate / 2
                 lower = max(MIN_RATE, min(lower, (1 - share / 2) * rate))
-                state.cut_from, state.cut_share = rate, share
+                # Accepted requests wait a slot or two (one shifted) for the quota
+                # to refill: a documented quota that explains the gaps is likelier.
+                top = 1 / max(1 / lower - 2 / rate, 1 / (SNAP * lower))
+                lower = max(
+                    [lower] + [q for q in DOCUMENTED_QUOTAS if lower < q <= top and q < rate]
+                )
+                state.cut_from, state.cut_share, state.cut_accepted = rate, share, accepted
                 self._try(state, now, Trial.DOWN, lower, f"{share:.0%} refused at {_shown(rate)}")
                 return
         if not binding or now < state.probe_at or rate is None:
@@ -324,6 +409,49 @@ class QuotaRules:
         target = (good + bad) / 2 if math.isfinite(bad) else 2 * good
         self._try(state, now, Trial.UP, target, "probing")
 
+    @staticmethod
+    def _pair(state: QuotaEstimate, sent_at: float, now: float) -> None:
+        """Note an accepted request sent at ``sent_at``.
+
+        Two of our requests accepted ``d`` seconds apart, none of ours accepted
+        between them, the first just after a refusal (so no tokens were saved),
+        show that a quota without burst refills at least ``1 / d`` per second,
+        whatever others take of it: a lower bound on the quota that our share
+        of it does not hide. (With a burst, the bound can be up to twice the
+        quota, no more: a refusal just before leaves less than one token.)
+        """
+        if sent_at <= state.ok_sent:
+            return
+        gap = sent_at - state.ok_sent
+        drained = state.ok_drained
+        # The slot before this one was refused: the next pair may count.
+        interval = state.interval()
+        state.ok_drained = interval is not None and (
+            0 < sent_at - state.refused_sent <= PAIR_TOLERANCE * 1.5 * interval
+        )
+        state.ok_sent = sent_at
+        if now - state.pair_at > PAIR_TTL:
+            state.pair_rate = 0.0  # quotas shrink too
+        if drained and gap > 0 and PAIR_TOLERANCE / gap >= state.pair_rate:
+            state.pair_rate = max(state.pair_rate, 1 / gap)
+            state.pair_at = now
+
+    @staticmethod
+    def _accepted(state: QuotaEstimate, now: float) -> float:
+        """Accepted answers per second among those counted since ``since``.
+
+        From the first accepted to the last when there are two or more: a strict
+        quota spaces accepted requests at least ``1 / quota`` apart, so this
+        does not overestimate it, as refusals in between would make a mean do.
+        """
+        ok = state.sent - state.refused
+        if ok >= 2 and state.ok_last > state.ok_first:
+            return (ok - 1) / (state.ok_last - state.ok_first)
+        # n answers since ``since`` span n - 1 gaps: the interval they stand
+        # for is one mean gap longer.
+        elapsed = max(now - state.since, 1e-9) * state.sent / max(state.sent - 1, 1)
+        return (state.sent - state.refused) / elapsed
+
     def _interval_done(self, state: QuotaEstimate, now: float) -> bool:
         return state.sent >= INTERVAL_REQUESTS and now - state.since >= INTERVAL
 
@@ -335,7 +463,7 @@ class QuotaRules:
         intervals like any others, not one by one.
         """
         if state.good <= 0:
-            below = [q for q in DOCUMENTED_QUOTAS if q < state.bad]
+            below = [q for q in DOCUMENTED_QUOTAS if q <= state.bad]
             state.good = max(MIN_RATE, below[0] if below else state.bad / 2)
         state.trial = None
         state.probe_at = now + state.hold

@@ -7,9 +7,9 @@ documented quota, probes and their holds, what makes a probed rate good, the
 ceiling, refusals at a demonstrated rate (a downward trial, then either a
 shared quota or a tolerated noise), the time after which a refused rate is
 forgotten, answers that say nothing (stale, or at no rate) and the count of
-answers accepted per second. No asyncio and no clock: every answer is given
-its time. Tests marked ``xfail(strict=True)`` pin known bugs of the rules: they
-fail once a bug is fixed, to have their mark removed.
+answers accepted per second, pairs of accepted requests as a lower bound of
+the quota, and what a downward trial keeps. No asyncio and no clock: every
+answer is given its time.
 """
 
 from __future__ import annotations
@@ -29,14 +29,17 @@ from memories_async._quota import (
     INTERVAL,
     INTERVAL_REQUESTS,
     JITTER,
+    KEPT,
     MARGIN,
     MAX_PROBE_HOLD,
     MAX_RATE,
     MIN_RATE,
     NOISE_CAP,
     NOISY_TRIAL,
+    PAIR_TTL,
     PROBE_HOLD,
     PROBE_SUCCESSES,
+    SNAP,
     START_RATE,
     QuotaEstimate,
     QuotaRules,
@@ -73,14 +76,18 @@ def answers(
     start: float,
     step: float,
     binding: bool = True,
+    latency: float | None = None,
 ) -> list[str]:
     """Judge one answer per character of ``pattern`` (``.`` passed, ``x`` refused), ``step`` apart.
 
-    Returns the reasons of the rate changes they caused.
+    With ``latency``, each request was sent that long before its answer (else
+    its send time is unknown). Returns the reasons of the rate changes they caused.
     """
     why = []
     for k, mark in enumerate(pattern):
-        said = answer(rules, state, start + k * step, refused=mark == "x", binding=binding)
+        now = start + k * step
+        sent_at = None if latency is None else now - latency
+        said = answer(rules, state, now, refused=mark == "x", binding=binding, sent_at=sent_at)
         if said is not None:
             why.append(said)
     return why
@@ -207,8 +214,9 @@ def test_from_wire_refuses_damaged_records(data: dict[str, object]) -> None:
 # --- answers that say nothing --------------------------------------------------------------------
 
 
-ACCEPTED = ("second", "second_ok", "accepted_rate")
-"""The fields counting accepted answers per second, whenever they were sent."""
+ACCEPTED = ("second", "second_ok", "accepted_rate", "ok_sent", "ok_drained", "refused_sent")
+"""The fields counting accepted answers per second, and the send times that pairs of
+accepted requests are measured by, whenever they were sent."""
 
 
 def _judged(state: QuotaEstimate) -> dict[str, object]:
@@ -306,9 +314,9 @@ def test_slow_start_does_not_double_on_a_success_nobody_waited_for() -> None:
     assert state.slow_start
     # A binding success doubles, at once.
     assert answer(rules, state, NOW + 0.1) == "rate 5/s -> 10/s: slow start"
-    # A refusal still ends it, back to the rate that passed, no higher than the
-    # 2 accepted in the last 0.5 s.
-    assert answer(rules, state, NOW + 0.5, refused=True) == "rate 10/s -> 4/s: refused at 10/s"
+    # A refusal still ends it, back to the rate that passed: 2 accepted in the
+    # last 0.5 s bound it, but not below the documented quota of 5/s.
+    assert answer(rules, state, NOW + 0.5, refused=True) == "rate 10/s -> 5/s: refused at 10/s"
     assert not state.slow_start
 
 
@@ -329,24 +337,37 @@ def test_refused_in_slow_start_falls_back_to_the_demonstrated_rate() -> None:
 
 def test_refused_in_slow_start_falls_back_at_most_to_what_was_accepted() -> None:
     # A burst the server allowed let a fast start through: 40/s passed, but the
-    # server accepted 3 in the last full second.
+    # server accepted 3 in the last full second. What is accepted may be only
+    # our share: the documented quota of 5/s that passed is the floor.
     rules = QuotaRules(None)
     state = QuotaEstimate.initial(None, adaptive=True)
     answers(rules, state, "...", start=NOW, step=0.1)
     assert answer(rules, state, NOW + 1.0) == "rate 40/s -> 80/s: slow start"
     assert (state.good, state.accepted_rate) == (40.0, 3.0)
-    assert answer(rules, state, NOW + 1.1, refused=True) == "rate 80/s -> 3/s: refused at 80/s"
-    assert (state.rate, state.good, state.bad) == (3.0, 3.0, 80.0)
+    assert answer(rules, state, NOW + 1.1, refused=True) == "rate 80/s -> 5/s: refused at 80/s"
+    assert (state.rate, state.good, state.bad) == (5.0, 5.0, 80.0)
+
+
+def test_refused_in_slow_start_below_the_documented_quota_falls_to_what_was_accepted() -> None:
+    rules = QuotaRules(None)
+    state = QuotaEstimate(rate=4.0, good=2.0, trial=Trial.UP, second=NOW - 0.5, second_ok=1)
+    assert answer(rules, state, NOW, refused=True) == "rate 4/s -> 2/s: refused at 4/s"
+    assert (state.rate, state.good, state.bad) == (2.0, 2.0, 4.0)
+    state = QuotaEstimate(rate=4.0, good=3.0, trial=Trial.UP, second=NOW - 0.8, second_ok=1)
+    assert answer(rules, state, NOW, refused=True) == "rate 4/s -> 1.25/s: refused at 4/s"
 
 
 @pytest.mark.parametrize(
     ("refused_at", "fallback"),
     [
-        (START_RATE, 1.0),
+        # Refused at a documented quota: it is assumed all the same, and its
+        # refusals judged over an interval (they may be another's).
+        (START_RATE, START_RATE),
         (40.0, 5.0),
         (5.5, 5.0),
         (3.0, 1.0),
-        (1.0, 0.5),
+        (1.0, 1.0),
+        (0.9, 0.45),
         (0.08, MIN_RATE),
     ],
 )
@@ -364,11 +385,20 @@ def test_refused_with_nothing_demonstrated_falls_to_a_documented_quota(
 
 def test_refusals_tolerated_as_noise_in_slow_start() -> None:
     # With a share of refusals known to come whatever the rate, slow start needs
-    # PROBE_SUCCESSES + 1 answers, and one refusal among them is no reason to stop.
+    # NOISY_TRIAL answers, and a refusal among them is no reason to stop.
     rules = QuotaRules(None)
     state = QuotaEstimate(rate=10.0, good=5.0, noise=0.2, trial=Trial.UP)
-    assert answers(rules, state, ".x.", start=NOW, step=0.1) == []
-    assert answers(rules, state, ".", start=NOW + 0.3, step=0.1) == [
+    assert answers(rules, state, ".x.....x.", start=NOW, step=0.1) == []
+    assert NOISY_TRIAL == 10
+    assert answers(rules, state, ".", start=NOW + 0.9, step=0.1) == [
+        "rate 10/s -> 20/s: slow start"
+    ]
+
+
+def test_with_noise_a_clean_start_passes_a_trial_early() -> None:
+    rules = QuotaRules(None)
+    state = QuotaEstimate(rate=10.0, good=5.0, noise=0.2, trial=Trial.UP)
+    assert answers(rules, state, "." * PROBE_SUCCESSES, start=NOW, step=0.1) == [
         "rate 10/s -> 20/s: slow start"
     ]
 
@@ -451,7 +481,7 @@ def test_noisy_probe_needs_more_answers_and_fails_on_too_many_refusals() -> None
     answer(rules, state, NOW)
     assert state.rate == 10.0
     # 7 of 10 refused where 3 are expected: more than chance explains.
-    assert answers(rules, state, "..." + "x" * 6, start=NOW, step=0.1) == []
+    assert answers(rules, state, ".x.x.xxxx", start=NOW, step=0.1) == []
     assert answer(rules, state, NOW + 1, refused=True) == "rate 10/s -> 5/s: refused at 10/s"
     assert state.sent == 0
     assert (state.bad, state.hold) == (10.0, 2 * PROBE_HOLD)
@@ -459,11 +489,24 @@ def test_noisy_probe_needs_more_answers_and_fails_on_too_many_refusals() -> None
 
 def test_noisy_probe_passes_with_the_expected_refusals() -> None:
     rules = QuotaRules(None)
-    state = steady(5.0, noise=0.3, probe_at=NOW)
+    state = steady(5.0, noise=0.3, probe_at=NOW, bad=20.0, bad_at=NOW)
     answer(rules, state, NOW)
     assert answers(rules, state, ".x.x.x....", start=NOW, step=0.1) == []
-    assert (state.rate, state.good, state.trial) == (10.0, 10.0, None)
+    assert (state.rate, state.good, state.trial) == (12.5, 12.5, None)
     assert NOISY_TRIAL == 10
+
+
+@pytest.mark.parametrize(("ceiling", "resumed"), [(None, True), (40.0, False)])
+def test_a_doubling_probe_that_passes_resumes_slow_start(
+    ceiling: float | None, resumed: bool
+) -> None:
+    # Nothing refused above the rate: as good as slow start, so it goes on doubling.
+    rules = QuotaRules(ceiling)
+    state = steady(5.0, probe_at=NOW)
+    assert answer(rules, state, NOW) == "rate 5/s -> 10/s: probing"
+    why = answers(rules, state, "." * PROBE_SUCCESSES, start=NOW + 0.1, step=0.1)
+    assert why == (["rate 10/s -> 20/s: slow start"] if resumed else [])
+    assert state.slow_start is resumed
 
 
 # --- the ceiling ---------------------------------------------------------------------------------
@@ -522,11 +565,11 @@ def test_the_rate_never_exceeds_the_ceiling(
 def test_refusals_over_an_interval_start_a_downward_trial() -> None:
     rules = QuotaRules(None)
     state = steady(5.0)
-    # 8 answers 0.2 s apart stand for 1.6 s: 3 refused, 5 accepted, 3.125 per second.
+    # 3 refused, 5 accepted, the first and the last of them 1.4 s apart: 4 / 1.4 per second.
     why = answers(rules, state, ".x.x.x..", start=NOW, step=0.2, binding=False)
-    assert why == ["rate 5/s -> 3.13/s: 38% refused at 5/s"]
+    assert why == ["rate 5/s -> 2.86/s: 38% refused at 5/s"]
     assert state.trial is Trial.DOWN
-    assert state.rate == pytest.approx(5 / 1.6)
+    assert state.rate == pytest.approx(4 / 1.4)
     assert (state.cut_from, state.cut_share) == (5.0, 3 / 8)
     assert (state.sent, state.refused) == (0, 0)
 
@@ -684,3 +727,175 @@ def test_from_wire_refuses_values_of_the_wrong_type(field: str, value: object) -
     data[field] = value
     with pytest.raises(ValueError, match=r"^damaged quota record: "):
         QuotaEstimate.from_wire(data, 0.0)
+
+
+# --- pairs of accepted requests: a lower bound on the quota that others do not hide -------------
+
+
+def test_a_pair_after_a_refusal_bounds_the_quota() -> None:
+    rules = QuotaRules(None)
+    state = steady(5.0)
+    answers(rules, state, "x..", start=NOW, step=0.2, latency=0.08, binding=False)
+    assert state.pair_rate == pytest.approx(5.0)
+    assert state.pair_at == pytest.approx(NOW + 0.4)
+
+
+def test_a_pair_without_a_refusal_before_it_says_nothing() -> None:
+    # A server's burst may have saved tokens: accepted requests close together
+    # bound the quota only when a refusal just before shows the bucket empty.
+    rules = QuotaRules(None)
+    state = steady(5.0)
+    answers(rules, state, "....", start=NOW, step=0.2, latency=0.08, binding=False)
+    assert state.pair_rate == 0.0
+    # A refusal two slots before does not count either.
+    answer(rules, state, NOW + 1, refused=True, sent_at=NOW + 0.9, binding=False)
+    answer(rules, state, NOW + 1.4, sent_at=NOW + 1.3, binding=False)
+    answer(rules, state, NOW + 1.6, sent_at=NOW + 1.5, binding=False)
+    assert state.pair_rate == 0.0
+
+
+def test_only_a_pair_as_close_comes_to_refresh_the_bound() -> None:
+    rules = QuotaRules(None)
+    state = steady(5.0)
+    answers(rules, state, "x..", start=NOW, step=0.2, latency=0.08, binding=False)
+    # A pair at 4/s does not refresh it.
+    answers(rules, state, "x..", start=NOW + 2, step=0.25, latency=0.08, binding=False)
+    assert (state.pair_rate, state.pair_at) == (pytest.approx(5.0), pytest.approx(NOW + 0.4))
+    step = 0.2 * 1.01  # close enough
+    answers(rules, state, "x..", start=NOW + 4, step=step, latency=0.08, binding=False)
+    assert state.pair_rate == pytest.approx(5.0)
+    assert state.pair_at == pytest.approx(NOW + 4 + 2 * step)
+
+
+def test_a_pair_is_forgotten_after_pair_ttl() -> None:
+    rules = QuotaRules(None)
+    state = steady(5.0)
+    answers(rules, state, "x..", start=NOW, step=0.2, latency=0.08, binding=False)
+    # A pair at 4/s replaces it only once it is forgotten.
+    answers(rules, state, "x..", start=NOW + 1, step=0.25, latency=0.08, binding=False)
+    assert state.pair_rate == pytest.approx(5.0)
+    start = NOW + 0.4 + PAIR_TTL + 0.01
+    answers(rules, state, "x..", start=start, step=0.25, latency=0.08, binding=False)
+    assert state.pair_rate == pytest.approx(4.0)
+
+
+def test_accepted_answers_out_of_order_make_no_pair() -> None:
+    rules = QuotaRules(None)
+    state = steady(5.0)
+    answer(rules, state, NOW, refused=True, sent_at=NOW - 0.1, binding=False)
+    answer(rules, state, NOW + 0.3, sent_at=NOW + 0.2, binding=False)
+    answer(rules, state, NOW + 0.35, sent_at=NOW + 0.1, binding=False)  # before the latest
+    assert state.pair_rate == 0.0
+    assert state.ok_sent == NOW + 0.2
+
+
+def test_refusals_at_a_rate_that_pairs_pass_are_tolerated_without_a_trial() -> None:
+    # Another client takes part of the quota: our refusals come, but two of our
+    # requests a slot apart still pass. Cutting would only hand our share over.
+    rules = QuotaRules(None)
+    state = steady(5.0, bad=10.0, bad_at=NOW)
+    why = answers(rules, state, "x..x..x..x", start=NOW, step=0.2, binding=False, latency=0.08)
+    assert why == []  # the rate stays, so no change is reported
+    assert (state.rate, state.trial, state.good) == (5.0, None, 5.0)
+    assert state.noise == pytest.approx(3 / 8)  # judged at the eighth answer
+    assert (state.bad, state.slow_start) == (math.inf, True)
+
+
+def test_refusals_at_a_rate_no_pair_passes_start_a_trial() -> None:
+    rules = QuotaRules(None)
+    state = steady(5.0)
+    answers(rules, state, "x.x.x.x.x", start=NOW, step=0.2, binding=False, latency=0.08)
+    assert state.pair_rate == pytest.approx(2.5)
+    assert state.trial is Trial.DOWN
+
+
+def test_slow_start_falls_back_no_lower_than_a_pair_passed() -> None:
+    # What was accepted over the last second is our share; a pair of requests
+    # accepted a slot of 8/s apart shows the quota is at least that.
+    rules = QuotaRules(None)
+    state = QuotaEstimate(rate=20.0, good=10.0, trial=Trial.UP)
+    state.second, state.second_ok = NOW - 0.5, 1
+    answer(rules, state, NOW, refused=True, sent_at=NOW - 0.1)
+    assert state.rate == 5.0  # 2/s accepted over the last second; the documented 5/s
+    state = QuotaEstimate(rate=20.0, good=10.0, trial=Trial.UP, pair_rate=8.0, pair_at=NOW)
+    state.second, state.second_ok = NOW - 0.5, 1
+    answer(rules, state, NOW, refused=True, sent_at=NOW - 0.1)
+    assert state.rate == 8.0
+
+
+# --- what a downward trial keeps --------------------------------------------------------------
+
+
+def test_a_downward_trial_that_costs_accepted_requests_is_undone() -> None:
+    # Refusals fell, but so did what was accepted: they were not ours.
+    rules = QuotaRules(None)
+    state = _down(2.5, 5.0, 0.5, cut_accepted=2.5)
+    # 4 accepted, the first and the last 1.96 s apart: 1.53/s, below KEPT * 2.5.
+    why = answers(rules, state, ".xx.xx..", start=NOW, step=0.2 * 1.4)
+    assert KEPT * 2.5 > 3 / 1.96
+    assert why == ["rate 2.5/s -> 5/s: refusals (50%) do not fall with the rate"]
+    assert state.noise == NOISE_CAP
+
+
+def test_a_downward_trial_that_keeps_accepted_requests_is_kept() -> None:
+    rules = QuotaRules(None)
+    state = _down(2.5, 5.0, 0.5, cut_accepted=2.5)
+    answers(rules, state, ".......x", start=NOW, step=0.4)
+    assert (state.rate, state.good, state.bad, state.trial) == (2.5, 2.5, 5.0, None)
+
+
+def test_a_costly_trial_is_undone_after_one_interval_even_when_most_is_refused() -> None:
+    rules = QuotaRules(None)
+    state = _down(2.5, 5.0, 0.9, cut_accepted=2.5)
+    answers(rules, state, "xxxxxxx.", start=NOW, step=0.2)
+    assert (state.trial, state.rate, state.noise) == (None, 5.0, NOISE_CAP)
+
+
+# --- documented quotas ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("pattern", "step", "rate"),
+    [
+        # At 5/s, 3 accepted 1.2 s apart: a quota of 1 with a slot of wait each.
+        pytest.param("." + "xxxxx." * 2, 0.2, 1.0, id="one slot late"),
+        # At 20/s, 3/s accepted: a quota of 5 would have let one in 0.25 s through.
+        pytest.param("xxxx." * 4, 1 / 15, None, id="not explained"),
+    ],
+)
+def test_a_downward_trial_goes_to_a_documented_quota_the_gaps_explain(
+    pattern: str, step: float, rate: float | None
+) -> None:
+    rules = QuotaRules(None)
+    state = steady(5.0 if rate else 20.0)
+    answers(rules, state, pattern, start=NOW, step=step, binding=False)
+    assert state.trial is Trial.DOWN
+    measured = (pattern.count(".") - 1) / (pattern.rindex(".") - pattern.index(".")) / step
+    if rate is None:
+        assert state.rate == pytest.approx(measured)
+    else:
+        assert measured < rate <= SNAP * measured
+        assert state.rate == rate
+
+
+def test_no_documented_quota_is_tried_at_the_rate_in_force() -> None:
+    rules = QuotaRules(None)
+    state = steady(5.0)
+    answers(rules, state, "x.......", start=NOW, step=0.15, binding=False)
+    assert state.trial is Trial.DOWN
+    assert state.rate is not None
+    assert state.rate < 5.0
+
+
+# --- the probe must pay ---------------------------------------------------------------------------
+
+
+def test_a_noisy_probe_must_deliver_half_its_gain() -> None:
+    # At twice the rate, with 47 % refusals tolerated, a probe must not be
+    # refused more than 60 % (accepting 1.5 x as much): 7 of 16 accepted is not.
+    rules = QuotaRules(None)
+    state = steady(5.0, noise=0.47, probe_at=NOW)
+    answer(rules, state, NOW)
+    assert state.rate == 10.0
+    why = answers(rules, state, "x.xx.xx.xx.xx.x.", start=NOW, step=0.1)
+    assert why == ["rate 10/s -> 5/s: refused at 10/s"]
