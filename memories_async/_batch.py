@@ -2,9 +2,14 @@
 
 ::
 
-    ids ─> feeder ─> one task per job (at most max_concurrency) ─> outcomes ─> consumer
-             │                                                         │
-             └────────────── window (max_concurrency * 2) ─────────────┘
+    jobs ─> feeder ─> one task per job (at most max_concurrency) ─> outcomes ─> consumer
+              │                                                         │
+              └────────────── window (max_concurrency * 2) ─────────────┘
+
+A job is a (video number, kind) pair; a bare video number in the input stands
+for one job per kind of the batch. The engine knows nothing of the client: it
+is given the coroutine function that fetches one job (aiometer's ``amap`` is
+the model), so every kind shares one concurrency and one rate governor.
 
 The feeder reads the input lazily and, for each job, takes one slot of a
 window and one of ``max_concurrency`` running slots, then starts a task for
@@ -32,18 +37,29 @@ import bisect
 import enum
 import math
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import Any, Protocol, Self
 
 import attrs
 
 from ._errors import AccountError, AccountHaltedError, InvalidVideoNumberError, MemoriesError
 from ._models import Transcript, TranscriptKind
 from ._protocol import check_video_no
+from ._retry import OnRetry
 
-if TYPE_CHECKING:
-    from ._client import MemoriesClient
+
+class FetchJob(Protocol):
+    """Fetch one job: ``await fetch(video_no, kind=kind, on_retry=on_retry)``.
+
+    Returns the transcript and the attempts made; raises
+    :class:`~memories_async.MemoriesError` (an
+    :class:`~memories_async.AccountError` stops the batch).
+    """
+
+    def __call__(
+        self, video_no: str, /, *, kind: TranscriptKind, on_retry: OnRetry | None
+    ) -> Awaitable[tuple[Transcript, int]]: ...
 
 
 @attrs.frozen(slots=True)
@@ -202,23 +218,23 @@ class TranscriptBatch:
 
     def __init__(
         self,
-        client: MemoriesClient,
-        video_nos: Iterable[Any] | AsyncIterable[Any],
+        fetch: FetchJob,
+        jobs: Iterable[Any] | AsyncIterable[Any],
         *,
         kinds: tuple[TranscriptKind, ...],
         max_concurrency: int,
         ordered: bool,
         dedupe: bool,
-        unique_id: str | None,
         on_event: Callable[[BatchEvent], None] | None,
+        prepare: Callable[[int], None] | None = None,
     ) -> None:
-        self._client = client
-        self._input = video_nos
+        self._fetch = fetch
+        self._prepare = prepare
+        self._input = jobs
         self._kinds = kinds
         self._max_concurrency = max_concurrency
         self._ordered = ordered
         self._dedupe = dedupe
-        self._unique_id = unique_id
         self._on_event = on_event
         self._window = asyncio.Semaphore(2 * max_concurrency)
         self._running_slots = asyncio.Semaphore(max_concurrency)
@@ -267,7 +283,8 @@ class TranscriptBatch:
             return
         self._started = True
         self._started_at = time.monotonic()
-        self._client._ensure_pool(self._max_concurrency)
+        if self._prepare is not None:
+            self._prepare(self._max_concurrency)
         self._feeding = True
         self._feeder = asyncio.create_task(self._feed(), name="memories-async-feeder")
 
@@ -352,12 +369,18 @@ class TranscriptBatch:
 
     async def _feed(self) -> None:
         # One set of numbers per kind: half the memory of (number, kind) pairs.
-        seen = {kind: set[str]() for kind in self._kinds} if self._dedupe else None
+        seen = {kind: set[str]() for kind in TranscriptKind} if self._dedupe else None
         sequence = 0
+        kinds = self._kinds
         try:
             async for raw in _iterate(self._input):
-                number = raw.strip() if isinstance(raw, str) else raw
-                for kind in self._kinds:
+                if isinstance(raw, tuple):
+                    number, kind = job_of(raw)
+                    jobs: Iterable[tuple[Any, TranscriptKind]] = ((number, kind),)
+                else:
+                    number = raw.strip() if isinstance(raw, str) else raw
+                    jobs = ((number, kind) for kind in kinds)
+                for number, kind in jobs:
                     if seen is not None and isinstance(number, str):
                         numbers = seen[kind]
                         if number in numbers:
@@ -431,9 +454,7 @@ class TranscriptBatch:
             self._emit(BatchEvent(kind_of_event, number, kind, attempt, error))
 
         try:
-            transcript, attempts = await self._client.fetch_transcript(
-                number, kind=kind, unique_id=self._unique_id, on_retry=on_retry
-            )
+            transcript, attempts = await self._fetch(number, kind=kind, on_retry=on_retry)
         except AccountError as error:
             if self._halt is None:
                 self._halt = AccountHaltedError(error)
@@ -460,6 +481,24 @@ class TranscriptBatch:
         if self._feeding and self._feeder is not None:
             self._feeding = False
             self._feeder.cancel()
+
+
+def job_of(item: tuple[Any, ...], /) -> tuple[Any, TranscriptKind]:
+    """The (video number, kind) of a job given as a pair; raises on anything else.
+
+    The number is checked when the job runs (a malformed one becomes a
+    :class:`Failed` outcome); a pair of the wrong shape or with an unknown
+    kind is an error of the input, raised as :class:`ValueError`.
+    """
+    if len(item) != 2:
+        raise ValueError(f"a job is a (video_no, kind) pair, got {item!r}")
+    number, kind = item
+    try:
+        return (number.strip() if isinstance(number, str) else number), TranscriptKind(kind)
+    except ValueError:
+        raise ValueError(
+            f"the kind of a job must be 'visual' or 'audio', got {kind!r} (for {number!r})"
+        ) from None
 
 
 async def _iterate(source: Iterable[Any] | AsyncIterable[Any]) -> AsyncIterator[Any]:

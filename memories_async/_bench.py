@@ -508,8 +508,10 @@ def _read_key(api_key_file: Path | None) -> str:
 
 def _read_ids(stream: IO[bytes], name: str, limit: int) -> tuple[str, ...]:
     try:
+        # The bench measures video numbers: a kind in an id line is not its business.
         numbers = tuple(
-            number for _, number in itertools.islice(iter_id_lines(stream, name), limit)
+            item if isinstance(item, str) else item[0]
+            for _, item in itertools.islice(iter_id_lines(stream, name), limit)
         )
     except IdInputError as exc:
         raise click.UsageError(str(exc)) from None

@@ -76,6 +76,7 @@ from ._export import (
 from ._formats import ExportFormat
 from ._ids import (
     IdInputError,
+    IdItem,
     aiter_numbers,
     aiter_stream_ids,
     check_id_arguments,
@@ -86,6 +87,8 @@ from ._models import Transcript, TranscriptKind, VideoStatus
 from ._progress import ConsoleLogHandler, ExportProgress, summary_table
 from ._ratestore import open_rate_store
 from ._sinks import (
+    COMMIT_EVERY,
+    COMMIT_INTERVAL,
     FailureLog,
     OutputError,
     Sink,
@@ -476,6 +479,16 @@ def cli() -> None:
     help="Requests in flight at once (shared by both kinds with --kind both).",
 )
 @click.option(
+    "--commit-interval",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="SECONDS",
+    default=COMMIT_INTERVAL,
+    show_default=True,
+    help="Transcripts are made durable in groups, at least this often (and every"
+    f" {COMMIT_EVERY}): a crash or power loss costs at most this much fetching, done again"
+    " by the next run.",
+)
+@click.option(
     "--rate",
     type=click.FloatRange(min=0, min_open=True),
     metavar="QPS",
@@ -515,6 +528,7 @@ def export(
     out: str | None,
     failures_path: str | None,
     concurrency: int,
+    commit_interval: float,
     rate: float | None,
     base_url: str | None,
     api_key_file: str | None,
@@ -535,14 +549,17 @@ def export(
 
     \b
     Resuming: rerun the same command. jsonl/csv files keep a ledger (OUT.ledger) of the
-    transcripts fully written; srt/vtt/txt files appear only once complete. A run killed
-    at any moment (even with SIGKILL) loses nothing committed, and the next run drops any
-    unfinished record and skips what is done. Output to stdout cannot resume.
+    transcripts committed; srt/vtt/txt files appear only once committed. Transcripts are
+    committed in groups (see --commit-interval). A run killed at any moment (even with
+    SIGKILL, or by a power loss) loses nothing committed, and the next run drops any
+    uncommitted record, fetches it again and skips what is done. Output to stdout cannot
+    resume.
 
     \b
     Failures are appended to a failures file (OUT.failures.tsv by default), one
-    'video_no<TAB>kind<TAB>code<TAB>attempts<TAB>message' line each: retry them with
-    'export --ids OUT.failures.tsv --out OUT'.
+    'video_no<TAB>kind<TAB>code<TAB>attempts<TAB>message' line each: retry exactly those
+    (video, kind) pairs with 'export --ids OUT.failures.tsv --out OUT' (an ids line whose
+    second field is a kind means that pair, whatever --kind says).
 
     \b
     Exit codes: 0 all exported; 1 some failed, or an account error (credits...) or a
@@ -599,6 +616,7 @@ def export(
         out=None if to_stdout else out,
         failures_path=failures_path,
         concurrency=concurrency,
+        commit_interval=commit_interval,
         rate=rate,
         base_url=base_url,
         api_key_file=api_key_file,
@@ -629,6 +647,7 @@ class _ExportJob:
     out: str | None
     failures_path: str | None
     concurrency: int
+    commit_interval: float
     rate: float | None
     base_url: str | None
     api_key_file: str | None
@@ -708,7 +727,7 @@ class _ExportJob:
 
     def _source(
         self, stack: contextlib.ExitStack, numbers: list[str]
-    ) -> tuple[Collection[str] | None, Callable[[MemoriesClient], AsyncIterator[str]]]:
+    ) -> tuple[Collection[IdItem] | None, Callable[[MemoriesClient], AsyncIterator[IdItem]]]:
         """Prepare the ids; return their distinct numbers when known before the run.
 
         A regular ids file is read whole once here, so that a malformed line stops the
@@ -734,7 +753,7 @@ class _ExportJob:
                 raise _Stop(f"cannot read --ids {path}: {exc.strerror}", EXIT_USAGE) from None
             if regular:
                 lines = iter_id_lines(stream, path)
-                return distinct, lambda _client: aiter_numbers(number for _line, number in lines)
+                return distinct, lambda _client: aiter_numbers(item for _line, item in lines)
             return None, lambda _client: aiter_stream_ids(stream, path)
         status, unique_id = self.status, self.unique_id
         return None, lambda client: library_video_nos(client, status=status, unique_id=unique_id)
@@ -756,7 +775,7 @@ class _ExportJob:
     async def _export(
         self,
         config: Config | None,
-        source: Callable[[MemoriesClient], AsyncIterator[str]],
+        source: Callable[[MemoriesClient], AsyncIterator[IdItem]],
         sink: Sink,
         failures: FailureLog | None,
         display: ExportProgress,
@@ -787,12 +806,11 @@ class _ExportJob:
                 sink,
                 kinds=self.kinds,
                 max_concurrency=self.concurrency,
+                commit_interval=self.commit_interval,
                 stats=self.stats,
                 failures=failures,
                 on_progress=display.update,
                 on_failure=lambda record: self._note_failure(display, record, failures),
-                # Counted beforehand: no need to read ahead, which would cost memory.
-                read_ahead=None if self.stats.total is None else 4 * self.concurrency,
             )
 
     def _note_failure(

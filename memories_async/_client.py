@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
@@ -315,7 +316,11 @@ class MemoriesClient:
         that keeps one entry per distinct id in memory, so pass
         ``dedupe=False`` for very large inputs known to be unique. ``kind``
         is one kind or several (``("visual", "audio")``): each id is fetched
-        once per kind.
+        once per kind. An item may also be a ``(video_no, kind)`` pair, which
+        is one job of that kind whatever ``kind`` says: every job of the
+        batch shares its concurrency, whatever its kind. A pair of another
+        shape or with an unknown kind stops the batch with :class:`ValueError`
+        once the jobs already started are delivered, as an input that fails does.
 
         At most ``max_concurrency`` requests are in flight; every request also
         obeys the client's rate governor (``rate=`` on the client). A
@@ -335,14 +340,14 @@ class MemoriesClient:
                 " wrap a single number in a list"
             )
         return TranscriptBatch(
-            self,
+            functools.partial(self.fetch_transcript, unique_id=_unique_id(unique_id, None)),
             video_nos,
             kinds=batch_kinds(kind),
             max_concurrency=max_concurrency,
             ordered=ordered,
             dedupe=dedupe,
-            unique_id=_unique_id(unique_id, None),
             on_event=on_event,
+            prepare=self._ensure_pool,
         )
 
     async def gather_transcriptions(

@@ -2,20 +2,19 @@
 
 ::
 
-    ids (args / file / stdin / list_videos) ─> dispatcher ─┬─> visual queue ─> batch ─┐
-          drops duplicates and what the sink holds         └─> audio queue  ─> batch ─┤
-                                                                                      v
-                       failures file <─ Failed ── consumer ── Fetched ─> sink.commit (durable)
+    ids (args / file / stdin / list_videos) ─> jobs ─> one batch ─> outcomes ─┬─> sink.commit
+      a lazy generator of the (video, kind) pairs still to do                └─> failures file
 
-The dispatcher reads the ids ahead of the fetching (all of standard input or of a listing,
-as fast as they come, so that the total is known early), drops repeated numbers, skips every
-(video, kind) the output already holds (that is what makes a rerun resume) and hands the
-rest to one :class:`~memories_async.TranscriptBatch` per kind, so that a video whose visual
-transcript was exported by an earlier run costs only its audio request. The kinds share the
-concurrency and the client's rate governor. Each outcome is written as it arrives: a
-transcript through :meth:`Sink.commit`, a failure to the :class:`FailureLog`. Nothing is
-written in the middle of an ``await``, so cancelling the export (Ctrl-C) at any point
-leaves every committed transcript in place and nothing half written.
+The ids become jobs in one lazy generator: each video number stands for every kind asked
+for, an id line that names a kind for that pair only. The generator drops repeated pairs
+and skips every pair the output already holds (that is what makes a rerun resume), so a
+video whose visual transcript was exported by an earlier run costs only its audio request.
+Every job then goes through one :class:`~memories_async.TranscriptBatch`: the kinds share
+the whole concurrency and the client's rate governor, whatever is left of each. Each
+outcome is written as it arrives: a transcript through :meth:`Sink.commit`, a failure to
+the :class:`FailureLog`. Nothing is written in the middle of an ``await``, so cancelling the
+export (Ctrl-C) at any point leaves every committed transcript in place and nothing half
+written.
 
 Nothing here prints: progress goes to an ``on_progress`` callback, which the command line
 turns into a progress bar.
@@ -39,11 +38,12 @@ from typing import Any
 
 import attrs
 
-from ._batch import BatchEvent, EventType, Fetched, LatencyHistogram, Outcome
+from ._batch import BatchEvent, EventType, Fetched, LatencyHistogram, Outcome, job_of
 from ._client import MemoriesClient
 from ._errors import MemoriesError
+from ._ids import IdItem
 from ._models import TranscriptKind
-from ._sinks import FailureLog, Sink, failure_code, one_line
+from ._sinks import COMMIT_EVERY, COMMIT_INTERVAL, FailureLog, Sink, failure_code, one_line
 
 logger = logging.getLogger("memories_async.export")
 
@@ -65,6 +65,9 @@ class ExportStats:
     """Exported transcripts without any segment (no speech, not processed, other namespace)."""
     skipped: int = 0
     duplicates: int = 0
+    pairs: int = 0
+    """Items of the input that named one (video, kind) pair, such as the lines of a
+    failures file given back to ``--ids``."""
     failed: int = 0
     retries: int = 0
     """Attempts that failed and were retried, rate-limit answers included."""
@@ -111,23 +114,34 @@ class FailureRecord:
     message: str
 
 
-def split_concurrency(total: int, parts: int, /) -> list[int]:
-    """Share ``total`` concurrent requests among ``parts`` batches, at least one each."""
-    if parts < 1:
-        raise ValueError(f"'parts' must be >= 1, got {parts}")
-    return [max(1, total // parts + (1 if i < total % parts else 0)) for i in range(parts)]
+def pairs_of(
+    item: IdItem | tuple[str, TranscriptKind | str], kinds: Sequence[TranscriptKind], /
+) -> tuple[tuple[str, TranscriptKind], ...]:
+    """The (video, kind) jobs one item of the input stands for.
+
+    A video number stands for one job per kind of ``kinds``; a ``(video_no, kind)`` pair
+    for that job alone (a kind given as a string is checked: :class:`ValueError`).
+    """
+    if isinstance(item, tuple):
+        number, kind = job_of(item)
+        return ((number, kind),)
+    return tuple((item, kind) for kind in kinds)
 
 
 def count_pending(
-    video_nos: Iterable[str], kinds: Sequence[TranscriptKind], sink: Sink, /
+    items: Iterable[IdItem], kinds: Sequence[TranscriptKind], sink: Sink, /
 ) -> tuple[int, int]:
-    """Count the distinct pairs of ``video_nos`` x ``kinds`` to fetch and those ``sink`` holds.
+    """Count the distinct pairs ``items`` stand for that are to fetch, and those ``sink`` holds.
 
-    Returns ``(pending, done)``; ``video_nos`` must already be distinct.
+    Returns ``(pending, done)``; ``items`` must already be distinct.
     """
     pending = done = 0
-    for number in video_nos:
-        for kind in kinds:
+    seen = {kind: set[str]() for kind in TranscriptKind}
+    for item in items:
+        for number, kind in pairs_of(item, kinds):
+            if number in seen[kind]:  # a pair, and the same number bare
+                continue
+            seen[kind].add(number)
             if sink.is_done(number, kind):
                 done += 1
             else:
@@ -155,7 +169,7 @@ async def library_video_nos(
 
 async def export_transcripts(
     client: MemoriesClient,
-    video_nos: AsyncIterable[str],
+    video_nos: AsyncIterable[IdItem],
     sink: Sink,
     /,
     *,
@@ -166,22 +180,26 @@ async def export_transcripts(
     on_progress: Callable[[ExportStats], None] | None = None,
     on_failure: Callable[[FailureRecord], None] | None = None,
     heartbeat: float | None = 1.0,
-    read_ahead: int | None = None,
+    commit_every: int = COMMIT_EVERY,
+    commit_interval: float = COMMIT_INTERVAL,
 ) -> ExportStats:
     """Fetch the transcripts of ``video_nos`` in every kind of ``kinds`` and commit them.
 
-    Pairs ``sink`` already holds are skipped; repeated numbers are fetched once. At most
-    ``max_concurrency`` requests are in flight, shared among the kinds. Each transcript is
+    An item of ``video_nos`` may also be a ``(video_no, kind)`` pair: that pair only.
+    Pairs ``sink`` already holds are skipped; repeated pairs are fetched once. At most
+    ``max_concurrency`` requests are in flight, shared by every kind. Each transcript is
     committed to ``sink`` as it arrives; each failure is recorded in ``failures`` and passed
     to ``on_failure``. ``on_progress`` receives ``stats`` after every outcome and every
     ``heartbeat`` seconds. ``stats`` is updated in place, so the caller still has the counts
     when the export is cancelled or raises.
 
-    ``read_ahead`` bounds how many pairs per kind wait between the input and the fetching.
-    ``None`` (the default) reads the input to its end as fast as it comes, so that
-    ``stats.total`` is known early; the waiting numbers are the strings the dedupe set holds
-    already, so that costs a pointer per pair. Pass a bound when the total is known
-    beforehand (``stats.total`` set by the caller).
+    The input is read lazily, as the fetching needs it: ``stats.total`` is set once it is
+    read to its end, unless the caller counted it beforehand.
+
+    Records are made durable in groups, off the event loop (:meth:`Sink.sync` in a worker
+    thread): after ``commit_every`` records or ``commit_interval`` seconds, whichever comes
+    first, and when the export ends. Everything is durable when this returns; if it is
+    cancelled or raises, closing ``sink`` and ``failures`` commits what they hold.
 
     Raises :class:`~memories_async.AccountHaltedError` when an account-wide error stops the
     fetching (what finished before stays committed), the error of ``video_nos`` if reading
@@ -191,6 +209,11 @@ async def export_transcripts(
     """
     if not kinds:
         raise ValueError("'kinds' must name at least one TranscriptKind")
+    if commit_every < 1 or not commit_interval > 0:
+        raise ValueError(
+            f"'commit_every' must be >= 1 and 'commit_interval' > 0,"
+            f" got {commit_every} and {commit_interval}"
+        )
     run = _ExportRun(
         client,
         sink,
@@ -199,8 +222,10 @@ async def export_transcripts(
         failures=failures,
         on_progress=on_progress,
         on_failure=on_failure,
+        commit_every=commit_every,
+        commit_interval=commit_interval,
     )
-    await run.run(video_nos, max_concurrency, heartbeat, read_ahead)
+    await run.run(video_nos, max_concurrency, heartbeat)
     return stats
 
 
@@ -218,7 +243,12 @@ class _ExportRun:
         failures: FailureLog | None,
         on_progress: Callable[[ExportStats], None] | None,
         on_failure: Callable[[FailureRecord], None] | None,
+        commit_every: int,
+        commit_interval: float,
     ) -> None:
+        self.commit_every = commit_every
+        self.commit_interval = commit_interval
+        self.due = asyncio.Event()
         self.client = client
         self.sink = sink
         self.kinds = tuple(kinds)
@@ -226,46 +256,62 @@ class _ExportRun:
         self.failures = failures
         self.on_progress = on_progress
         self.on_failure = on_failure
-        self.seen: set[str] = set()
+        self.seen = {kind: set[str]() for kind in TranscriptKind}
 
     async def run(
         self,
-        video_nos: AsyncIterable[str],
+        video_nos: AsyncIterable[IdItem],
         max_concurrency: int,
         heartbeat: float | None,
-        read_ahead: int | None,
     ) -> None:
-        """Feed one batch per kind from the ids and consume every outcome."""
-        queues: list[tuple[TranscriptKind, asyncio.Queue[str | None]]] = [
-            (kind, asyncio.Queue(maxsize=read_ahead or 0)) for kind in self.kinds
-        ]
-        shares = split_concurrency(max_concurrency, len(queues))
+        """Run one batch over the jobs still to do and handle every outcome."""
+        batch = self.client.fetch_transcriptions(
+            self.jobs(video_nos),
+            kind=self.kinds,
+            max_concurrency=max_concurrency,
+            dedupe=False,  # done by jobs(), which sees the sink too
+            on_event=self.on_event,
+        )
+        helpers = [asyncio.create_task(self.committer(), name="memories-async-commit")]
         try:
-            async with contextlib.AsyncExitStack() as stack:
-                batches = []
-                for (kind, queue), share in zip(queues, shares, strict=True):
-                    batch = self.client.fetch_transcriptions(
-                        _drain(queue),
-                        kind=kind,
-                        max_concurrency=share,
-                        dedupe=False,
-                        on_event=self.on_event,
-                    )
-                    batches.append(await stack.enter_async_context(batch))
-                async with asyncio.TaskGroup() as group:
-                    group.create_task(self.dispatch(video_nos, queues))
-                    consumers = [group.create_task(self.consume(batch)) for batch in batches]
-                    ticker = None
-                    if heartbeat is not None:
-                        ticker = group.create_task(self.beat(heartbeat))
-                    await asyncio.wait(consumers)
-                    if ticker is not None:
-                        ticker.cancel()
-        except BaseExceptionGroup as errors:
-            raise _first_error(errors) from None
+            async with batch:
+                if heartbeat is not None:
+                    beat = asyncio.create_task(self.beat(heartbeat), name="memories-async-beat")
+                    helpers.append(beat)
+                async for outcome in batch:
+                    self.handle(outcome)
+                    self.progress()
+            await self.helpers_done(helpers)
+            await asyncio.to_thread(self.flush)  # the last group
         finally:
+            await self.helpers_done(helpers)
             self.stats.finished = time.monotonic()
             self.progress()
+
+    @staticmethod
+    async def helpers_done(helpers: list[asyncio.Task[None]]) -> None:
+        """Stop the helper tasks; raise what one of them raised (a failed commit)."""
+        for task in helpers:
+            task.cancel()
+        results = await asyncio.gather(*helpers, return_exceptions=True)
+        helpers.clear()
+        for result in results:
+            if isinstance(result, Exception):
+                raise result
+
+    async def committer(self) -> None:
+        """Commit a group every ``commit_interval`` seconds, or once ``commit_every`` wait."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.due.wait(), self.commit_interval)
+            self.due.clear()
+            await asyncio.to_thread(self.flush)
+
+    def flush(self) -> None:
+        """Make the records and failures so far durable (in a worker thread)."""
+        self.sink.sync()
+        if self.failures is not None:
+            self.failures.sync()
 
     def progress(self) -> None:
         """Refresh the rate-limit count and pass the stats to ``on_progress``."""
@@ -308,66 +354,46 @@ class _ExportRun:
             self.fail(outcome.video_no, outcome.kind, "render", outcome.attempts, str(exc))
             return
         self.stats.exported += 1
+        if self.sink.pending >= self.commit_every:
+            self.due.set()
         if transcript.is_empty:
             self.stats.empty += 1
         self.stats.latency.add(outcome.elapsed)
 
-    async def dispatch(
-        self,
-        video_nos: AsyncIterable[str],
-        queues: list[tuple[TranscriptKind, asyncio.Queue[str | None]]],
-    ) -> None:
-        """Hand each new (video, kind) the sink does not hold to the batch of its kind."""
-        stats = self.stats
-        numbers = aiter(video_nos)
+    async def jobs(self, items: AsyncIterable[IdItem]) -> AsyncIterator[tuple[str, TranscriptKind]]:
+        """Yield each (video, kind) of ``items`` that is new and that the sink does not hold."""
+        stats, seen, kinds, sink = self.stats, self.seen, self.kinds, self.sink
+        source = aiter(items)
         try:
-            async for number in numbers:
-                if number in self.seen:
-                    stats.duplicates += 1
-                    continue
-                self.seen.add(number)
-                for kind, queue in queues:
-                    if self.sink.is_done(number, kind):
+            async for item in source:
+                if isinstance(item, tuple):
+                    stats.pairs += 1
+                new = False
+                for number, kind in pairs_of(item, kinds):
+                    numbers = seen[kind]
+                    if number in numbers:
+                        continue
+                    numbers.add(number)
+                    new = True
+                    if sink.is_done(number, kind):
                         stats.skipped += 1
                         continue
                     stats.queued += 1
-                    await queue.put(number)
+                    yield number, kind
+                if not new:
+                    stats.duplicates += 1
         finally:
             # Close the source now (a listing, a stdin reader), not when it is collected.
-            close = getattr(numbers, "aclose", None)
+            close = getattr(source, "aclose", None)
             if close is not None:
                 await close()
         stats.total = stats.queued
-        for _kind, queue in queues:
-            await queue.put(None)
-
-    async def consume(self, batch: AsyncIterable[Outcome]) -> None:
-        """Handle every outcome of one batch as it arrives."""
-        async for outcome in batch:
-            self.handle(outcome)
-            self.progress()
 
     async def beat(self, interval: float) -> None:
         """Report progress every ``interval`` seconds, even when nothing finishes."""
         while True:
             await asyncio.sleep(interval)
             self.progress()
-
-
-async def _drain(queue: asyncio.Queue[str | None]) -> AsyncIterator[str]:
-    """Yield the numbers put in ``queue`` until its ``None`` end mark."""
-    while (number := await queue.get()) is not None:
-        yield number
-
-
-def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    """The error that stopped a task group: the first that is not a cancellation."""
-    for error in group.exceptions:
-        if isinstance(error, BaseExceptionGroup):
-            return _first_error(error)
-        if not isinstance(error, asyncio.CancelledError):
-            return error
-    return group.exceptions[0]  # pragma: no cover - a group holds a real error
 
 
 def summary_data(
@@ -396,6 +422,7 @@ def summary_data(
         "skipped": stats.skipped,
         "failed": stats.failed,
         "duplicates": stats.duplicates,
+        "pairs": stats.pairs,
         "total": stats.total,
         "retries": stats.retries,
         "rate_limited": stats.rate_limited,

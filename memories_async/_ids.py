@@ -5,13 +5,16 @@ An id file holds one video number per line, UTF-8::
     # comments and blank lines are skipped
     VI606041694843813888
       VI606041694843813889      surrounding whitespace is ignored
-    VI606041694843813890<TAB>anything after the first TAB is ignored
+    VI606041694843813890<TAB>audio<TAB>a kind in the second field: that pair only
+    VI606041694843813891<TAB>anything else after the first TAB is ignored
 
 A UTF-8 byte order mark at the start of a line (the first, or the first of each file
 ``cat`` joined) and ``\\r\\n`` line ends are accepted, so files
-saved by Windows editors read as they look. Only the first TAB-separated field counts, which
-makes the failures file of an export (``video_no<TAB>kind<TAB>code...``) a valid id file: pass
-it back to ``--ids`` to retry what failed. A number must hold no whitespace or control
+saved by Windows editors read as they look. The first TAB-separated field is the number; a
+second field that names a kind (``visual`` or ``audio``) makes the line that one (video,
+kind) pair, whatever kinds the export was asked for. That makes the failures file of an
+export (``video_no<TAB>kind<TAB>code...``) a valid id file: pass it back to ``--ids`` to
+retry exactly the pairs that failed. A number must hold no whitespace or control
 character; a line breaking that rule, a line that is not UTF-8 and a line longer than
 :data:`MAX_LINE_BYTES` raise :class:`IdInputError` naming the line.
 
@@ -28,7 +31,14 @@ from collections.abc import AsyncGenerator, Iterable, Iterator
 from typing import IO, Any
 
 from ._errors import InvalidVideoNumberError
+from ._models import TranscriptKind
 from ._protocol import check_video_no
+
+IdItem = str | tuple[str, TranscriptKind]
+"""What a line of an id file stands for: a video number (every kind the export asks
+for) or one (video number, kind) pair."""
+
+_KINDS = {kind.value: kind for kind in TranscriptKind}
 
 MAX_LINE_BYTES = 64 * 1024
 """Longest line an id file may hold; a longer one is not a list of video numbers."""
@@ -54,13 +64,13 @@ class IdInputError(ValueError):
         self.reason = reason
 
 
-def parse_id_line(raw: bytes, /) -> str | None:
-    """Return the video number a line of an id file holds, or ``None`` for a blank or comment.
+def parse_id_line(raw: bytes, /) -> IdItem | None:
+    """Return what a line of an id file holds, or ``None`` for a blank line or a comment.
 
-    ``raw`` is one line as read from the file, with or without its line end; a leading
-    byte order mark is dropped. Raises
-    :class:`ValueError` with the reason when the line is not UTF-8 or its first
-    TAB-separated field is not a valid video number.
+    That is the video number, or a ``(number, kind)`` pair when the second TAB-separated
+    field names a kind. ``raw`` is one line as read from the file, with or without its
+    line end; a leading byte order mark is dropped. Raises :class:`ValueError` with the
+    reason when the line is not UTF-8 or its first field is not a valid video number.
     """
     if raw.startswith(_BOM):
         raw = raw[len(_BOM) :]
@@ -71,18 +81,21 @@ def parse_id_line(raw: bytes, /) -> str | None:
     text = text.strip()
     if not text or text.startswith("#"):
         return None
-    field = text.split("\t", 1)[0]
+    fields = text.split("\t", 2)
+    field = fields[0]
     try:
-        return check_video_no(field)
+        number = check_video_no(field)
     except InvalidVideoNumberError:
         number = field.strip()
         if any(c.isspace() for c in number):
             raise ValueError(f"whitespace inside the video number {number!r}") from None
         raise ValueError(f"a control or unprintable character in {number!r}") from None
+    kind = _KINDS.get(fields[1].strip()) if len(fields) > 1 else None
+    return number if kind is None else (number, kind)
 
 
-def iter_id_lines(stream: IO[bytes], name: str, /) -> Iterator[tuple[int, str]]:
-    """Yield ``(line number, video number)`` for every number of an id file, lazily.
+def iter_id_lines(stream: IO[bytes], name: str, /) -> Iterator[tuple[int, IdItem]]:
+    """Yield ``(line number, item)`` for every number (or pair) of an id file, lazily.
 
     Blank lines and ``#`` comments are skipped; duplicates are kept (the export drops them).
     Raises :class:`IdInputError` at the first malformed line, after yielding the numbers
@@ -97,11 +110,11 @@ def iter_id_lines(stream: IO[bytes], name: str, /) -> Iterator[tuple[int, str]]:
         if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
             raise IdInputError(name, line_no, f"line longer than {MAX_LINE_BYTES} bytes")
         try:
-            number = parse_id_line(raw)
+            item = parse_id_line(raw)
         except ValueError as exc:
             raise IdInputError(name, line_no, str(exc)) from None
-        if number is not None:
-            yield line_no, number
+        if item is not None:
+            yield line_no, item
 
 
 def check_id_arguments(values: Iterable[str], /) -> list[str]:
@@ -118,18 +131,18 @@ def check_id_arguments(values: Iterable[str], /) -> list[str]:
     return numbers
 
 
-def count_distinct(stream: IO[bytes], name: str, /) -> set[str]:
-    """Read a whole id file, validating every line, and return its distinct numbers.
+def count_distinct(stream: IO[bytes], name: str, /) -> set[IdItem]:
+    """Read a whole id file, validating every line, and return its distinct items.
 
     This is the cheap first pass an export makes over a regular file before any request:
     it finds a malformed line up front and gives the progress display its total. Raises
     :class:`IdInputError` at the first malformed line.
     """
-    return {number for _line, number in iter_id_lines(stream, name)}
+    return {item for _line, item in iter_id_lines(stream, name)}
 
 
-async def aiter_numbers(numbers: Iterable[str], /) -> AsyncGenerator[str, None]:
-    """Yield numbers from a synchronous iterable, letting the event loop run now and then.
+async def aiter_numbers(numbers: Iterable[IdItem], /) -> AsyncGenerator[IdItem, None]:
+    """Yield items from a synchronous iterable, letting the event loop run now and then.
 
     For in-memory lists and regular files, whose reads never block for long.
     """
@@ -139,8 +152,8 @@ async def aiter_numbers(numbers: Iterable[str], /) -> AsyncGenerator[str, None]:
             await asyncio.sleep(0)
 
 
-async def aiter_stream_ids(stream: IO[bytes], name: str, /) -> AsyncGenerator[str, None]:
-    """Yield the video numbers of a stream that may block (a pipe, a terminal), lazily.
+async def aiter_stream_ids(stream: IO[bytes], name: str, /) -> AsyncGenerator[IdItem, None]:
+    """Yield the items of a stream that may block (a pipe, a terminal), lazily.
 
     A daemon thread reads the stream and hands numbers to the event loop, at most
     :data:`_PUMP_WINDOW` ahead of the consumer, so a slow producer never blocks the loop and
@@ -164,8 +177,8 @@ async def aiter_stream_ids(stream: IO[bytes], name: str, /) -> AsyncGenerator[st
 
     def pump() -> None:
         try:
-            for _line, number in iter_id_lines(stream, name):
-                if not hand_over("id", number):
+            for _line, item in iter_id_lines(stream, name):
+                if not hand_over("id", item):
                     return
         except Exception as exc:
             hand_over("error", exc)

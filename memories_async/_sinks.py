@@ -23,21 +23,30 @@ Commit protocol
 ===============
 
 A stream file only grows by whole records. Each transcript is appended to ``OUT`` in one
-``write`` and made durable (``fsync``); only then is a line appended to the ledger and made
-durable: ``<end offset><TAB><kind><TAB><video_no>``, where the end offset is the size of
+``write`` as it arrives. Records are then committed in groups (:meth:`Sink.sync`, which
+the export calls off the event loop every :data:`COMMIT_EVERY` records or
+:data:`COMMIT_INTERVAL` seconds, and when it ends): ``OUT`` is made durable (``fsync``),
+and only then are the group's ledger lines appended and made durable, one
+``<end offset><TAB><kind><TAB><video_no>`` per record, where the end offset is the size of
 ``OUT`` after that record. The ledger's first line names its version and format. On start,
 the ledger is read, a torn last line (a crash in the middle of writing it) is dropped, and
-``OUT`` is truncated to the last recorded end offset: a record written but not recorded, or
-half written, disappears, and its transcript is fetched again. A process killed at any moment
-therefore leaves every transcript exactly once or not at all. Transcripts without segments
-are recorded too (a CSV transcript without rows adds a ledger line and no byte).
+``OUT`` is truncated to the last recorded end offset: records written but not committed, or
+half written, disappear, and their transcripts are fetched again. So whatever stops the
+process (``kill -9``, a power loss, an OS crash), every transcript is in the output exactly
+once or not at all, and what is lost is at most the group not yet committed: a fraction of a
+second of fetching, done again by the next run. Since the ledger is written only after the
+data it records is durable, a power loss never leaves a ledger line without its record.
+Transcripts without segments are recorded too (a CSV transcript without rows adds a ledger
+line and no byte).
 
-A per-video file is written under a temporary name in the same directory, made durable, then
-renamed over its final name (an atomic step), and the directory is made durable. The final
-file is its own commit record: a video and kind is done when its file exists, so no ledger is
-needed, and a second record could only disagree with the file. Every transcript gets its
-file, even an empty one (an empty ``.srt`` or ``.txt``, a ``.vtt`` with only its header), so
-that the directory alone says what was exported.
+A per-video file is written under a temporary name in the same directory; at the group's
+commit each file is made durable, renamed over its final name (an atomic step), and the
+directory is made durable once for the whole group. The final file is its own commit
+record: a video and kind is done when its file exists, so no ledger is needed, and a second
+record could only disagree with the file. A temporary file left by a crash is removed by
+the next run, and its transcript fetched again. Every transcript gets its file, even an
+empty one (an empty ``.srt`` or ``.txt``, a ``.vtt`` with only its header), so that the
+directory alone says what was exported.
 
 While an export runs it holds an exclusive lock (``flock``) on the ledger or the directory;
 a second export to the same output stops at once instead of interleaving with the first.
@@ -63,6 +72,7 @@ import contextlib
 import hashlib
 import os
 import string
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from types import TracebackType
@@ -92,6 +102,14 @@ DIRECTORY_FAILURES_NAME = "failures.tsv"
 
 TEMP_PREFIX = ".memories-export-"
 TEMP_SUFFIX = ".tmp"
+
+COMMIT_EVERY = 1000
+"""Records an export commits together at most (see the commit protocol above)."""
+
+COMMIT_INTERVAL = 0.2
+"""Seconds an export lets a record wait for its group's commit at most. Two fsyncs per
+group instead of two per record: at a few thousand records a second the commits cost
+nothing, and a crash loses at most this much fetching (done again by the next run)."""
 
 LEDGER_VERSION = 1
 _LEDGER_MAGIC = b"memories-async export ledger "
@@ -265,17 +283,28 @@ class Sink:
         """How many (video, kind) pairs the output holds."""
         raise NotImplementedError
 
-    def commit(self, transcript: Transcript, /) -> None:
-        """Add a transcript to the output durably, or raise leaving it as it was.
+    pending: int = 0
+    """Records written since the last :meth:`sync`, not yet durable."""
 
+    def commit(self, transcript: Transcript, /) -> None:
+        """Add a transcript to the output, or raise leaving it as it was.
+
+        It is durable once :meth:`sync` returns; :meth:`is_done` is true for it at once.
         Raises :class:`ValueError`/:class:`TypeError` if the transcript cannot be rendered
         (nothing is written) and :class:`OSError` if writing fails (the sink is then
         unusable; the next run repairs the output).
         """
         raise NotImplementedError
 
+    def sync(self) -> None:
+        """Make every record committed so far durable (blocking: call it off the event loop).
+
+        Safe to call from a worker thread while :meth:`commit` goes on in the event loop's.
+        Raises :class:`OSError` if that fails (the sink is then unusable).
+        """
+
     def close(self) -> None:
-        """Release the output and its lock; idempotent."""
+        """Sync what was committed, then release the output and its lock; idempotent."""
 
     def __enter__(self) -> Self:
         return self
@@ -310,6 +339,9 @@ class StreamFileSink(Sink):
         self._ledger_fd: int | None = None
         self._offset = 0
         self._broken = False
+        self._entries: list[bytes] = []
+        self._entries_lock = threading.Lock()
+        self._sync_lock = threading.RLock()
         try:
             self._open()
         except OSError as exc:
@@ -417,7 +449,7 @@ class StreamFileSink(Sink):
         return sum(len(numbers) for numbers in self._done.values())
 
     def commit(self, transcript: Transcript, /) -> None:
-        """Append the transcript in one write, fsync, then record it in the ledger and fsync."""
+        """Append the transcript in one write; its ledger line waits for :meth:`sync`."""
         if self._broken or self._data_fd is None or self._ledger_fd is None:
             raise OSError(f"{self.path} is closed or failed earlier; rerun to resume")
         data = render(transcript, self.format, header=self._offset == 0)
@@ -426,20 +458,44 @@ class StreamFileSink(Sink):
         try:
             if data:
                 _write_all(self._data_fd, data)
-                os.fsync(self._data_fd)
-            _write_all(self._ledger_fd, entry)
-            os.fsync(self._ledger_fd)
         except BaseException:
             self._broken = True
             raise
         self._offset = end
+        with self._entries_lock:
+            self._entries.append(entry)
+            self.pending = len(self._entries)
         self._done[transcript.kind].add(transcript.video_no)
 
+    def sync(self) -> None:
+        """fsync the data, then append the ledger lines of the records it holds and fsync."""
+        with self._sync_lock:
+            with self._entries_lock:
+                entries, self._entries = self._entries, []
+                self.pending = 0
+            if not entries:
+                return
+            data_fd, ledger_fd = self._data_fd, self._ledger_fd
+            if self._broken or data_fd is None or ledger_fd is None:
+                raise OSError(f"{self.path} is closed or failed earlier; rerun to resume")
+            try:
+                # Every record of ``entries`` was written before they were taken.
+                os.fsync(data_fd)
+                _write_all(ledger_fd, b"".join(entries))
+                os.fsync(ledger_fd)
+            except BaseException:
+                self._broken = True
+                raise
+
     def close(self) -> None:
-        """Close both files, releasing the lock; idempotent."""
-        data_fd, ledger_fd = self._data_fd, self._ledger_fd
-        self._data_fd = self._ledger_fd = None
-        _close_fds(data_fd, ledger_fd)
+        """Commit what is pending, then close both files, releasing the lock; idempotent."""
+        with self._sync_lock:
+            if not self._broken and self._data_fd is not None:
+                with contextlib.suppress(OSError):  # then the next run fetches them again
+                    self.sync()
+            data_fd, ledger_fd = self._data_fd, self._ledger_fd
+            self._data_fd = self._ledger_fd = None
+            _close_fds(data_fd, ledger_fd)
 
 
 def _size(path: str) -> int:
@@ -519,6 +575,11 @@ class DirectorySink(Sink):
         self._names: set[str] = set()
         self._dir_fd: int | None = None
         self._counter = 0
+        self._staged: list[tuple[str, str]] = []
+        """(temporary, final) paths of the files written since the last sync."""
+        self._staged_lock = threading.Lock()
+        self._sync_lock = threading.RLock()
+        self._broken = False
         try:
             self._open()
         except OSError as exc:
@@ -565,9 +626,9 @@ class DirectorySink(Sink):
         return len(self._names)
 
     def commit(self, transcript: Transcript, /) -> None:
-        """Write a temporary file, fsync, rename it to its final name, fsync the directory."""
-        if self._dir_fd is None:
-            raise OSError(f"the output directory {self.directory} is closed")
+        """Write a temporary file; :meth:`sync` makes it durable and renames it into place."""
+        if self._broken or self._dir_fd is None:
+            raise OSError(f"{self.directory} is closed or failed earlier; rerun to resume")
         name = file_name(transcript.video_no, transcript.kind, self.format)
         data = render(transcript, self.format)
         self._counter += 1
@@ -578,21 +639,55 @@ class DirectorySink(Sink):
         try:
             try:
                 _write_all(fd, data)
-                os.fsync(fd)
             finally:
                 os.close(fd)
-            os.replace(temp, os.path.join(self.directory, name))
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(temp)
             raise
-        os.fsync(self._dir_fd)
+        with self._staged_lock:
+            self._staged.append((temp, os.path.join(self.directory, name)))
+            self.pending = len(self._staged)
         self._names.add(name)
 
+    def sync(self) -> None:
+        """fsync each file written since the last sync, rename it, then fsync the directory."""
+        with self._sync_lock:
+            with self._staged_lock:
+                staged, self._staged = self._staged, []
+                self.pending = 0
+            if not staged:
+                return
+            if self._broken or self._dir_fd is None:
+                raise OSError(f"{self.directory} is closed or failed earlier; rerun to resume")
+            renamed = 0
+            try:
+                for temp, final in staged:
+                    fd = os.open(temp, os.O_RDONLY)
+                    try:
+                        os.fsync(fd)
+                    finally:
+                        os.close(fd)
+                    os.replace(temp, final)
+                    renamed += 1
+                os.fsync(self._dir_fd)
+            except BaseException:
+                # The files not in place are not exported: the next run fetches them.
+                self._broken = True
+                for temp, final in staged[renamed:]:
+                    self._names.discard(os.path.basename(final))
+                    with contextlib.suppress(OSError):
+                        os.unlink(temp)
+                raise
+
     def close(self) -> None:
-        """Release the directory and its lock; idempotent."""
-        fd, self._dir_fd = self._dir_fd, None
-        _close_fds(fd)
+        """Commit what is pending, then release the directory and its lock; idempotent."""
+        with self._sync_lock:
+            if self._dir_fd is not None and not self._broken:
+                with contextlib.suppress(OSError):  # then the next run fetches them again
+                    self.sync()
+            fd, self._dir_fd = self._dir_fd, None
+            _close_fds(fd)
 
 
 def open_sink(fmt: ExportFormat, out: str | None, /, *, stdout: IO[bytes] | None = None) -> Sink:
@@ -625,7 +720,8 @@ class FailureLog:
     """The failures file: appended one line per failure, created at the first one.
 
     Each run writes a ``#`` header line before its first failure; each failure is one
-    ``write`` so a crash never leaves half a line. ``redact`` is applied to messages (the
+    ``write`` so a crash never leaves half a line, made durable with the export's group
+    commits (:meth:`sync`) and when closed. ``redact`` is applied to messages (the
     export passes one that hides the API key). Raises :class:`OSError` when the file cannot
     be written.
     """
@@ -636,6 +732,7 @@ class FailureLog:
         """Failures recorded by this run."""
         self._redact = redact
         self._fd: int | None = None
+        self._dirty = False
 
     def record(
         self, video_no: str, kind: TranscriptKind, code: str, attempts: int, message: str
@@ -649,6 +746,14 @@ class FailureLog:
         line = f"{video_no}\t{kind.value}\t{one_line(code)}\t{attempts}\t{text}\n"
         _write_all(self._fd, line.encode("utf-8", "replace"))
         self.count += 1
+        self._dirty = True
+
+    def sync(self) -> None:
+        """Make the failures recorded so far durable (blocking: off the event loop)."""
+        fd = self._fd
+        if fd is not None and self._dirty:
+            self._dirty = False
+            os.fsync(fd)
 
     def _open(self) -> int:
         """Take the lock and recover from an earlier crash; see the class documentation."""
@@ -670,6 +775,8 @@ class FailureLog:
         return fd
 
     def close(self) -> None:
-        """Close the file; idempotent."""
+        """Make the failures durable, then close the file; idempotent."""
+        with contextlib.suppress(OSError):
+            self.sync()
         fd, self._fd = self._fd, None
         _close_fds(fd)

@@ -157,6 +157,66 @@ async def test_both_kinds_and_ordered_delivery(server: FakeServer, library: Fake
         )
 
 
+async def test_jobs_given_as_pairs_share_one_concurrency(
+    library: FakeLibrary,
+) -> None:
+    # Pairs and bare numbers mix: a pair is one job of its kind, whatever ``kind``
+    # says; a bare number is one job per kind of the batch.
+    ids = [v.video_no for v in library][:40]
+    jobs: list[Any] = [(n, "audio") for n in ids[:20]]
+    jobs += [(n, TranscriptKind.VISUAL) for n in ids[:20]]
+    jobs += ids[20:]
+    jobs.append((ids[0], "audio"))  # a repeated pair: fetched once
+    latency = Latency.uniform(0.001, 0.01)
+    async with FakeServer(library, latency=latency) as server, client_for(server) as client:
+        async with client.fetch_transcriptions(jobs, kind="visual", max_concurrency=6) as batch:
+            outcomes = [o async for o in batch]
+        assert batch.stats().duplicates == 1
+    got = sorted((o.video_no, o.kind.value) for o in outcomes)
+    expected = sorted(
+        [(n, "audio") for n in ids[:20]]
+        + [(n, "visual") for n in ids[:20]]
+        + [(n, "visual") for n in ids[20:]]
+    )
+    assert got == expected
+    assert all(o.ok for o in outcomes)
+    assert 2 <= server.stats.peak_in_flight <= 6
+
+
+@pytest.mark.parametrize(
+    ("job", "message"),
+    [
+        (("VI1", "both"), r"kind of a job must be 'visual' or 'audio', got 'both'"),
+        (("VI1", "visual", "x"), r"a job is a \(video_no, kind\) pair"),
+    ],
+)
+async def test_a_malformed_job_stops_the_batch_after_the_outcomes(
+    server: FakeServer, library: FakeLibrary, job: tuple[Any, ...], message: str
+) -> None:
+    numbers = [v.video_no for v in library][:3]
+    async with client_for(server) as client:
+        seen = []
+        with pytest.raises(ValueError, match=message):
+            async with client.fetch_transcriptions([*numbers, job, numbers[0]]) as batch:
+                async for outcome in batch:
+                    seen.append(outcome.video_no)
+    assert sorted(seen) == sorted(numbers)
+
+
+async def test_the_batch_engine_does_not_import_the_client() -> None:
+    # The engine is given what to call: no import cycle between _batch and _client.
+    import ast
+    import inspect
+
+    from memories_async import _batch
+
+    tree = ast.parse(inspect.getsource(_batch))
+    imported = {
+        node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module
+    }
+    assert "_client" not in imported
+
+
 async def test_async_iterable_input_from_list_videos(
     server: FakeServer, library: FakeLibrary
 ) -> None:

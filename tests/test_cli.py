@@ -303,6 +303,43 @@ def test_failures_exit_1_and_the_failures_file_can_be_retried(
     assert len(failures.read_text().splitlines()) == 4
 
 
+def test_the_documented_retry_recipe_retries_exactly_the_failed_pairs(tmp_path: Path) -> None:
+    # Some audio failures of videos whose visual passed, some visual failures of videos
+    # whose audio passed: `export --ids OUT.failures.tsv --out OUT` retries those pairs.
+    audio_fails, visual_fails = set(READY[:3]), set(READY[3:5])
+    faults = [
+        FaultRule(
+            FaultKind.HTTP_503,
+            video_nos=audio_fails,
+            endpoints={"get_audio_transcription"},
+            first_attempts=2,
+        ),
+        FaultRule(
+            FaultKind.HTTP_503,
+            video_nos=visual_fails,
+            endpoints={"get_video_transcription"},
+            first_attempts=2,
+        ),
+    ]
+    fake = FakeServer(make_library(), api_keys={KEY: KeyState.ACTIVE}, faults=faults)
+    with FakeServerThread(fake) as running:
+        env: dict[str, str | None] = {"MEMORIES_API_KEY": KEY, "MEMORIES_BASE_URL": running.url}
+        out = tmp_path / "lib.jsonl"
+        args = ["export", "--all", "--kind", "both", "--out", str(out), "--retries", "1"]
+        first = invoke([*args, "--json-summary"], env)
+        assert first.exit_code == 1, first.output
+        assert json.loads(first.stdout)["failed"] == 5
+        failures = tmp_path / "lib.jsonl.failures.tsv"
+        retry = invoke(["export", "--ids", str(failures), "--out", str(out), "--json-summary"], env)
+    assert retry.exit_code == 0, retry.output
+    summary = json.loads(retry.stdout)
+    assert (summary["exported"], summary["failed"], summary["skipped"]) == (5, 0, 0)
+    assert summary["pairs"] == 5
+    assert "(video, kind) pairs asked for by line" in retry.stderr
+    pairs = jsonl_pairs(out.read_bytes())
+    assert pairs == Counter({(n, k): 1 for n in READY for k in ("visual", "audio")})
+
+
 def test_failures_to_a_chosen_file_for_stdout_runs(
     env: dict[str, str | None], tmp_path: Path
 ) -> None:

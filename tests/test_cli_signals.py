@@ -168,15 +168,27 @@ def check_complete(out: Path, fmt: str) -> None:
         assert per_pair[(number, kind)] == len(LIBRARY[number].segments(kind) or ())
 
 
-@pytest.mark.parametrize(("fmt", "kills"), [("jsonl", 3), ("csv", 2), ("srt", 2)])
+@pytest.mark.parametrize(
+    ("fmt", "kills", "interval"),
+    [
+        ("jsonl", 3, None),
+        ("csv", 2, None),
+        ("srt", 2, None),
+        # Groups committed back to back: the kills land during a group commit too.
+        ("jsonl", 4, "0.001"),
+        ("srt", 3, "0.001"),
+    ],
+)
 def test_sigkill_at_random_points_loses_and_duplicates_nothing(
-    server: FakeServer, ids_file: Path, tmp_path: Path, fmt: str, kills: int
+    server: FakeServer, ids_file: Path, tmp_path: Path, fmt: str, kills: int, interval: str | None
 ) -> None:
-    rng = random.Random(f"sigkill-{fmt}")
+    rng = random.Random(f"sigkill-{fmt}-{interval}")
     out = tmp_path / ("subs" if fmt == "srt" else f"out.{fmt}")
     log = tmp_path / "stderr.log"
     args = ["export", "--ids", str(ids_file), "--format", fmt, "--out", str(out)]
     args += ["--kind", "both", "--concurrency", "6"]
+    if interval is not None:
+        args += ["--commit-interval", interval]
     for _ in range(kills):
         target = committed(out, fmt) + rng.randint(1, 10)
         process = start(server, args, log)

@@ -30,7 +30,7 @@ from memories_async._export import (
     error_message,
     export_transcripts,
     library_video_nos,
-    split_concurrency,
+    pairs_of,
     summary_data,
 )
 from memories_async._formats import ExportFormat, transcript_from_jsonl_record
@@ -113,14 +113,13 @@ def read_records(path: Path) -> list[Transcript]:
 
 async def run(
     server: FakeServer,
-    ids: Iterable[str],
+    ids: Iterable[Any],
     out: Path,
     *,
     kinds: tuple[TranscriptKind, ...] = (VISUAL,),
     failures: FailureLog | None = None,
     concurrency: int = 4,
     on_failure: list[FailureRecord] | None = None,
-    read_ahead: int | None = None,
 ) -> ExportStats:
     stats = ExportStats()
     async with client_for(server) as client:
@@ -134,7 +133,6 @@ async def run(
                 stats=stats,
                 failures=failures,
                 on_failure=None if on_failure is None else on_failure.append,
-                read_ahead=read_ahead,
             )
     return stats
 
@@ -188,17 +186,41 @@ async def test_a_kind_exported_earlier_costs_no_request(
 
 
 @pytest.mark.asyncio
-async def test_a_bounded_read_ahead_exports_everything(
+async def test_a_resumed_export_of_both_kinds_uses_the_whole_concurrency(
+    start_server: FakeServerFactory, tmp_path: Path
+) -> None:
+    # Visual exported already: only audio is left, and it gets every slot, not half.
+    lib = library()
+    server = await start_server(lib, latency=Latency.uniform(0.02, 0.03))
+    ids = ready(lib)
+    out = tmp_path / "out.jsonl"
+    await run(server, ids, out, kinds=(VISUAL,), concurrency=8)
+    server.stats.peak_in_flight = 0
+    stats = await run(server, ids, out, kinds=BOTH, concurrency=8)
+    assert (stats.exported, stats.skipped) == (len(ids), len(ids))
+    assert server.stats.peak_in_flight == 8
+    assert len(read_records(out)) == 2 * len(ids)
+
+
+@pytest.mark.asyncio
+async def test_pairs_in_the_input_export_that_pair_only(
     start_server: FakeServerFactory, tmp_path: Path
 ) -> None:
     lib = library()
     server = await start_server(lib)
     ids = ready(lib)
     out = tmp_path / "out.jsonl"
-    await run(server, ids[:5], out, kinds=(VISUAL,))
-    stats = await run(server, ids, out, kinds=BOTH, read_ahead=1, concurrency=2)
-    assert (stats.exported, stats.skipped) == (2 * len(ids) - 5, 5)
-    assert len(read_records(out)) == 2 * len(ids)
+    items: list[Any] = [(ids[0], AUDIO), (ids[1], "visual"), ids[2], (ids[2], AUDIO)]
+    stats = await run(server, items, out, kinds=(VISUAL,))
+    assert (stats.exported, stats.duplicates) == (4, 0)
+    got = Counter((t.video_no, t.kind) for t in read_records(out))
+    assert got == Counter(
+        {(ids[0], AUDIO): 1, (ids[1], VISUAL): 1, (ids[2], VISUAL): 1, (ids[2], AUDIO): 1}
+    )
+    # The same again with both kinds: every pair is in the output; the last two
+    # items stand for pairs seen already.
+    again = await run(server, [*items, ids[2]], out, kinds=BOTH)
+    assert (again.exported, again.skipped, again.duplicates) == (0, 4, 2)
 
 
 @pytest.mark.asyncio
@@ -438,19 +460,20 @@ async def test_export_needs_a_kind(start_server: FakeServerFactory, tmp_path: Pa
                 )
 
 
-def test_split_concurrency() -> None:
-    assert split_concurrency(16, 2) == [8, 8]
-    assert split_concurrency(5, 2) == [3, 2]
-    assert split_concurrency(1, 2) == [1, 1]
-    assert split_concurrency(7, 1) == [7]
-    with pytest.raises(ValueError, match="parts"):
-        split_concurrency(4, 0)
+def test_pairs_of_an_item() -> None:
+    assert pairs_of("VI1", BOTH) == (("VI1", VISUAL), ("VI1", AUDIO))
+    assert pairs_of(("VI1", "audio"), (VISUAL,)) == (("VI1", AUDIO),)
+    assert pairs_of((" VI1 ", AUDIO), BOTH) == (("VI1", AUDIO),)
+    with pytest.raises(ValueError, match="kind of a job must be 'visual' or 'audio'"):
+        pairs_of(("VI1", "both"), BOTH)
 
 
 def test_count_pending(tmp_path: Path) -> None:
     with StreamFileSink(str(tmp_path / "o.jsonl"), ExportFormat.JSONL) as sink:
         sink.commit(Transcript("VI1", VISUAL))
         assert count_pending(["VI1", "VI2"], BOTH, sink) == (3, 1)
+        # A pair counts once, also beside the same number bare.
+        assert count_pending([("VI2", AUDIO), "VI2", ("VI1", VISUAL)], (VISUAL,), sink) == (2, 1)
 
 
 def test_stats_rate_and_eta() -> None:

@@ -9,9 +9,11 @@ import threading
 
 import pytest
 
+from memories_async import TranscriptKind
 from memories_async._ids import (
     MAX_LINE_BYTES,
     IdInputError,
+    IdItem,
     aiter_numbers,
     aiter_stream_ids,
     check_id_arguments,
@@ -31,8 +33,14 @@ VIDEO = "VI606041694843813888"
         (b"VI606041694843813888\r\n", VIDEO),
         (b"\xef\xbb\xbfVI606041694843813888\r\n", VIDEO),
         (b"   VI606041694843813888  \t \n", VIDEO),
-        (b"VI606041694843813888\tvisual\t0001\t3\tAPI error\n", VIDEO),
-        (b"VI606041694843813888 \tvisual\n", VIDEO),
+        # A kind in the second field: that pair (the failures file's lines).
+        (b"VI606041694843813888\tvisual\t0001\t3\tAPI error\n", (VIDEO, TranscriptKind.VISUAL)),
+        (b"VI606041694843813888 \taudio\n", (VIDEO, TranscriptKind.AUDIO)),
+        (b"VI606041694843813888\t audio \tx\n", (VIDEO, TranscriptKind.AUDIO)),
+        # Anything else there is ignored.
+        (b"VI606041694843813888\tAudio\n", VIDEO),
+        (b"VI606041694843813888\tboth\n", VIDEO),
+        (b"VI606041694843813888\t\tvisual\n", VIDEO),
         (b"PI-590000000000000001\n", "PI-590000000000000001"),
         ("VIé-ß\n".encode(), "VIé-ß"),
         (b"\n", None),
@@ -44,7 +52,7 @@ VIDEO = "VI606041694843813888"
         (b"\xef\xbb\xbf# header with a BOM\n", None),
     ],
 )
-def test_parse_id_line_accepts(raw: bytes, expected: str | None) -> None:
+def test_parse_id_line_accepts(raw: bytes, expected: IdItem | None) -> None:
     assert parse_id_line(raw) == expected
 
 

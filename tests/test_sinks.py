@@ -361,33 +361,65 @@ def test_a_closed_or_failed_sink_refuses_to_write(tmp_path: Path) -> None:
         sink.commit(transcript("VI1"))
 
 
-def test_a_write_error_breaks_the_sink_and_the_next_open_repairs(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("failing", "kept"),
+    [
+        # The data's fsync fails: the group's ledger lines are never written.
+        pytest.param(1, ["VI1", "VI4"], id="data fsync"),
+        # The ledger's fsync fails after its write: the lines are there, the data durable.
+        pytest.param(2, ["VI1", "VI2", "VI4"], id="ledger fsync"),
+    ],
+)
+def test_a_commit_error_breaks_the_sink_and_the_next_open_repairs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failing: int, kept: list[str]
 ) -> None:
     out = tmp_path / "out.jsonl"
     sink = StreamFileSink(str(out), ExportFormat.JSONL)
     sink.commit(transcript("VI1"))
+    sink.sync()
     real_fsync = os.fsync
     calls = 0
 
     def flaky_fsync(fd: int) -> None:
         nonlocal calls
         calls += 1
-        if calls == 2:  # the ledger's fsync of the second record
+        if calls == failing:
             raise OSError(28, "No space left on device")
         real_fsync(fd)
 
+    sink.commit(transcript("VI2"))
+    assert sink.pending == 1
     monkeypatch.setattr(os, "fsync", flaky_fsync)
     with pytest.raises(OSError, match="No space"):
-        sink.commit(transcript("VI2"))
+        sink.sync()
     with pytest.raises(OSError, match="failed earlier"):
         sink.commit(transcript("VI3"))
     sink.close()
     monkeypatch.setattr(os, "fsync", real_fsync)
     with StreamFileSink(str(out), ExportFormat.JSONL) as again:
         again.commit(transcript("VI4"))
-    # The second record reached the ledger before its fsync failed: it counts as done.
-    assert [t.video_no for t in read_jsonl(out)] == ["VI1", "VI2", "VI4"]
+    assert [t.video_no for t in read_jsonl(out)] == kept
+
+
+def test_records_wait_for_sync_in_the_ledger_not_in_the_data(tmp_path: Path) -> None:
+    # A kill -9 before the sync loses the group's ledger lines: the next open drops the
+    # records they would have recorded, and their transcripts are fetched again.
+    out = tmp_path / "out.jsonl"
+    ledger = tmp_path / "out.jsonl.ledger"
+    sink = StreamFileSink(str(out), ExportFormat.JSONL)
+    sink.commit(transcript("VI1"))
+    sink.sync()
+    sink.commit(transcript("VI2"))
+    assert sink.is_done("VI2", VISUAL)
+    assert len(out.read_bytes().splitlines()) == 2  # written at once
+    assert len(ledger.read_bytes().splitlines()) == 2  # the header and VI1
+    os.close(sink._ledger_fd)  # as a crash would leave it: no close, no sync
+    os.close(sink._data_fd)
+    with StreamFileSink(str(out), ExportFormat.JSONL) as again:
+        assert again.recovered_bytes > 0
+        assert again.is_done("VI1", VISUAL)
+        assert not again.is_done("VI2", VISUAL)
+    assert [t.video_no for t in read_jsonl(out)] == ["VI1"]
 
 
 def test_stream_sinks_refuse_per_video_formats(tmp_path: Path) -> None:
@@ -466,11 +498,29 @@ def test_directory_sink_leaves_no_temp_file_when_writing_fails(
         def broken_replace(src: str, dst: str) -> None:
             raise OSError(5, "I/O error")
 
+        sink.commit(transcript("VI1"))
+        assert sink.is_done("VI1", VISUAL)
         monkeypatch.setattr(os, "replace", broken_replace)
         with pytest.raises(OSError, match="I/O error"):
-            sink.commit(transcript("VI1"))
+            sink.sync()
         assert not sink.is_done("VI1", VISUAL)
+        with pytest.raises(OSError, match="failed earlier"):
+            sink.commit(transcript("VI2"))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_directory_sink_files_appear_at_sync(tmp_path: Path) -> None:
+    with DirSink(str(tmp_path), ExportFormat.SRT) as sink:
+        sink.commit(transcript("VI1"))
+        sink.commit(transcript("VI2"))
+        assert sink.pending == 2
+        assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == []
+        sink.sync()
+        assert sink.pending == 0
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["VI1.visual.srt", "VI2.visual.srt"]
+        sink.commit(transcript("VI3"))
+    # Closing commits the rest.
+    assert (tmp_path / "VI3.visual.srt").exists()
 
 
 def test_directory_sink_errors(tmp_path: Path) -> None:
@@ -535,4 +585,54 @@ def test_failure_log_appends_runs_and_reads_back_as_ids(tmp_path: Path) -> None:
     assert lines[4].startswith("# memories-async export ")
     assert lines[5] == "VI4\tvisual\ttimeout\t5\tslow"
     with path.open("rb") as file:
-        assert [n for _, n in iter_id_lines(file, str(path))] == ["VI1", "VI2", "VI3", "VI4"]
+        items = [item for _, item in iter_id_lines(file, str(path))]
+    # Each failure names its pair; the line something else left unfinished, its number.
+    assert items == [("VI1", AUDIO), ("VI2", VISUAL), "VI3", ("VI4", VISUAL)]
+
+
+# -- power loss: anything after the last commit may be lost, at any byte ---------------------
+
+
+def _committed_files(tmp_path: Path, fmt: ExportFormat) -> tuple[bytes, bytes, bytes, bytes]:
+    """Data and ledger at the last commit (10 records), and once 3 more were committed."""
+    out = tmp_path / f"model.{fmt.value}"
+    with StreamFileSink(str(out), fmt) as sink:
+        for n in range(10):
+            sink.commit(transcript(f"VI{n}", segments=n % 3))
+            if n == 4:
+                sink.sync()
+        sink.sync()
+        data, ledger = out.read_bytes(), Path(f"{out}.ledger").read_bytes()
+        for n in range(10, 13):
+            sink.commit(transcript(f"VI{n}"))
+    return data, ledger, out.read_bytes(), Path(f"{out}.ledger").read_bytes()
+
+
+@pytest.mark.parametrize("fmt", [ExportFormat.JSONL, ExportFormat.CSV])
+def test_a_power_loss_at_any_byte_after_the_last_commit_resumes_exactly_once(
+    tmp_path: Path, fmt: ExportFormat
+) -> None:
+    data, ledger, data_after, ledger_after = _committed_files(tmp_path, fmt)
+    cases = [(data_after[:end], ledger) for end in range(len(data), len(data_after) + 1)]
+    # The next group's data made durable, its ledger lines torn anywhere.
+    cases += [(data_after, ledger_after[:end]) for end in range(len(ledger), len(ledger_after))]
+    out = tmp_path / f"out.{fmt.value}"
+    for lost_data, lost_ledger in cases:
+        out.write_bytes(lost_data)
+        Path(f"{out}.ledger").write_bytes(lost_ledger)
+        with StreamFileSink(str(out), fmt) as sink:
+            missing = [n for n in range(13) if not sink.is_done(f"VI{n}", VISUAL)]
+            assert set(range(10)).isdisjoint(missing)  # what was committed stays
+            for n in missing:
+                sink.commit(transcript(f"VI{n}"))
+        if fmt is ExportFormat.JSONL:
+            numbers = [t.video_no for t in read_jsonl(out)]
+            assert sorted(numbers) == sorted(f"VI{n}" for n in range(13))
+        else:
+            rows = out.read_text().splitlines()
+            assert rows[0].startswith("video_no,")
+            assert rows.count(rows[0]) == 1  # one header, whatever was lost
+        entries = Path(f"{out}.ledger").read_bytes().splitlines()[1:]
+        assert sorted(e.split(b"\t")[2] for e in entries) == sorted(
+            f"VI{n}".encode() for n in range(13)
+        )
