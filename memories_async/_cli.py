@@ -38,7 +38,7 @@ import signal
 import stat
 import sys
 import threading
-from collections.abc import AsyncIterator, Callable, Collection, Coroutine, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator, Sequence
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 import attrs
@@ -80,7 +80,6 @@ from ._ids import (
     aiter_numbers,
     aiter_stream_ids,
     check_id_arguments,
-    count_distinct,
     iter_id_lines,
 )
 from ._models import Transcript, TranscriptKind, VideoStatus
@@ -634,6 +633,19 @@ def export(
     ctx.exit(job.run())
 
 
+class _IdFileItems:
+    """The items of a regular id file, read from its start each time it is iterated."""
+
+    def __init__(self, stream: IO[bytes], name: str) -> None:
+        self.stream = stream
+        self.name = name
+
+    def __iter__(self) -> Iterator[IdItem]:
+        self.stream.seek(0)
+        for _line, item in iter_id_lines(self.stream, self.name):
+            yield item
+
+
 @attrs.define
 class _ExportJob:
     """One ``export`` command, from its checked options to its exit code."""
@@ -701,11 +713,10 @@ class _ExportJob:
             asyncio.run(_check_rate_store_url(config.rate_store))
         with contextlib.ExitStack() as stack:
             # The ids are checked before the output is touched: a bad file creates nothing.
-            distinct, source = self._source(stack, numbers)
+            countable, source = self._source(stack, numbers)
             sink = stack.enter_context(open_sink(self.fmt, self.out, stdout=_binary_stdout()))
-            if distinct is not None:
-                self.stats.total = count_pending(distinct, self.kinds, sink)[0]
-                del distinct
+            if countable is not None:
+                self.stats.total = count_pending(countable, self.kinds, sink)[0]
             failures_path = self.failures_path or default_failures_path(self.fmt, self.out)
             failures = None
             if failures_path is not None:
@@ -727,11 +738,12 @@ class _ExportJob:
 
     def _source(
         self, stack: contextlib.ExitStack, numbers: list[str]
-    ) -> tuple[Collection[IdItem] | None, Callable[[MemoriesClient], AsyncIterator[IdItem]]]:
-        """Prepare the ids; return their distinct numbers when known before the run.
+    ) -> tuple[Iterable[IdItem] | None, Callable[[MemoriesClient], AsyncIterator[IdItem]]]:
+        """Prepare the ids; return them when they can be counted before the run.
 
         A regular ids file is read whole once here, so that a malformed line stops the
-        export before any request and the progress display knows the total.
+        export before any request; it is read again, as a stream, to count the total for
+        the progress display, and once more by the export.
         """
         if numbers:
             return dict.fromkeys(numbers).keys(), lambda _client: aiter_numbers(numbers)
@@ -740,20 +752,23 @@ class _ExportJob:
             return None, lambda _client: aiter_stream_ids(stdin, "<stdin>")
         if self.ids_file is not None:
             path = self.ids_file
-            distinct = None
+            items = None
             try:
                 if self.out is not None and _same_file(path, self.out):
                     raise _Stop(f"--ids and --out both name {path}", EXIT_USAGE)
                 regular = stat.S_ISREG(os.stat(path).st_mode)
                 stream = stack.enter_context(open(path, "rb"))  # noqa: SIM115
                 if regular:
-                    distinct = count_distinct(stream, path)
-                    stream.seek(0)
+                    # Read whole once here, to stop at a malformed line before any request;
+                    # read again to count what is left beside the sink, then to export.
+                    items = _IdFileItems(stream, path)
+                    for _item in items:
+                        pass
             except OSError as exc:
                 raise _Stop(f"cannot read --ids {path}: {exc.strerror}", EXIT_USAGE) from None
-            if regular:
-                lines = iter_id_lines(stream, path)
-                return distinct, lambda _client: aiter_numbers(item for _line, item in lines)
+            if items is not None:
+                file_items = items
+                return file_items, lambda _client: aiter_numbers(iter(file_items))
             return None, lambda _client: aiter_stream_ids(stream, path)
         status, unique_id = self.status, self.unique_id
         return None, lambda client: library_video_nos(client, status=status, unique_id=unique_id)

@@ -41,7 +41,7 @@ import attrs
 from ._batch import BatchEvent, EventType, Fetched, LatencyHistogram, Outcome, job_of
 from ._client import MemoriesClient
 from ._errors import MemoriesError
-from ._ids import IdItem
+from ._ids import IdItem, NumberSet
 from ._models import TranscriptKind
 from ._sinks import COMMIT_EVERY, COMMIT_INTERVAL, FailureLog, Sink, failure_code, one_line
 
@@ -131,17 +131,15 @@ def pairs_of(
 def count_pending(
     items: Iterable[IdItem], kinds: Sequence[TranscriptKind], sink: Sink, /
 ) -> tuple[int, int]:
-    """Count the distinct pairs ``items`` stand for that are to fetch, and those ``sink`` holds.
+    """Count the pairs ``items`` stand for that are to fetch, and those ``sink`` holds.
 
-    Returns ``(pending, done)``; ``items`` must already be distinct.
+    Returns ``(pending, done)``. Repeated pairs are counted each time: this is the cheap
+    pass over an id file that gives the progress display its total (corrected when the
+    input ends), in memory that does not grow with the file.
     """
     pending = done = 0
-    seen = {kind: set[str]() for kind in TranscriptKind}
     for item in items:
         for number, kind in pairs_of(item, kinds):
-            if number in seen[kind]:  # a pair, and the same number bare
-                continue
-            seen[kind].add(number)
             if sink.is_done(number, kind):
                 done += 1
             else:
@@ -256,7 +254,7 @@ class _ExportRun:
         self.failures = failures
         self.on_progress = on_progress
         self.on_failure = on_failure
-        self.seen = {kind: set[str]() for kind in TranscriptKind}
+        self.seen = {kind: NumberSet() for kind in TranscriptKind}
 
     async def run(
         self,
@@ -368,19 +366,22 @@ class _ExportRun:
             async for item in source:
                 if isinstance(item, tuple):
                     stats.pairs += 1
-                new = False
+                repeated = True
                 for number, kind in pairs_of(item, kinds):
+                    if sink.is_done(number, kind):
+                        # Held by the output (also when exported by this run): only
+                        # what is fetched is remembered, so memory follows the work.
+                        stats.skipped += 1
+                        repeated = False
+                        continue
                     numbers = seen[kind]
                     if number in numbers:
                         continue
                     numbers.add(number)
-                    new = True
-                    if sink.is_done(number, kind):
-                        stats.skipped += 1
-                        continue
+                    repeated = False
                     stats.queued += 1
                     yield number, kind
-                if not new:
+                if repeated:
                     stats.duplicates += 1
         finally:
             # Close the source now (a listing, a stdin reader), not when it is collected.

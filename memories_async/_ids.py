@@ -48,6 +48,45 @@ _YIELD_EVERY = 256
 _PUMP_WINDOW = 1024
 
 
+class NumberSet:
+    """A set of video numbers that costs about 60 bytes a number instead of 100.
+
+    The service's numbers are ``VI`` and 18 digits: those are kept as integers (exactly:
+    the digits have a fixed width), any other number as its string. What an export keeps
+    to resume and to drop repeats is one of these per kind.
+    """
+
+    __slots__ = ("_other", "_packed")
+
+    def __init__(self) -> None:
+        self._packed: set[int] = set()
+        self._other: set[str] = set()
+
+    @staticmethod
+    def _pack(number: str) -> int | None:
+        digits = number[2:]
+        if len(number) == 20 and number.startswith("VI") and digits.isascii() and digits.isdigit():
+            return int(digits)
+        return None
+
+    def add(self, number: str, /) -> None:
+        """Add a number."""
+        packed = self._pack(number)
+        if packed is None:
+            self._other.add(number)
+        else:
+            self._packed.add(packed)
+
+    def __contains__(self, number: object, /) -> bool:
+        if not isinstance(number, str):
+            return False
+        packed = self._pack(number)
+        return number in self._other if packed is None else packed in self._packed
+
+    def __len__(self) -> int:
+        return len(self._packed) + len(self._other)
+
+
 class IdInputError(ValueError):
     """A line of an id file, or an argument, is not a video number.
 

@@ -88,6 +88,7 @@ from ._errors import (
     TransportError,
 )
 from ._formats import ExportFormat, to_csv, to_jsonl_line, to_srt, to_txt, to_vtt
+from ._ids import NumberSet
 from ._models import Transcript, TranscriptKind
 from ._protocol import check_video_no
 
@@ -334,7 +335,7 @@ class StreamFileSink(Sink):
         self.target = path
         self.format = fmt
         self.ledger_path = path + LEDGER_SUFFIX
-        self._done: dict[TranscriptKind, set[str]] = {kind: set() for kind in TranscriptKind}
+        self._done = {kind: NumberSet() for kind in TranscriptKind}
         self._data_fd: int | None = None
         self._ledger_fd: int | None = None
         self._offset = 0

@@ -652,7 +652,7 @@ def test_ctrl_c_before_the_first_request(
     def interrupted(*args: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("memories_async._cli.count_distinct", interrupted)
+    monkeypatch.setattr("memories_async._cli.count_pending", interrupted)
     ids = write_ids(tmp_path / "ids.txt", IDS)
     result = invoke(["export", "--ids", str(ids), "--out", str(tmp_path / "o.jsonl")], env)
     assert result.exit_code == 130

@@ -14,6 +14,7 @@ from memories_async._ids import (
     MAX_LINE_BYTES,
     IdInputError,
     IdItem,
+    NumberSet,
     aiter_numbers,
     aiter_stream_ids,
     check_id_arguments,
@@ -207,3 +208,18 @@ async def test_aiter_stream_ids_stops_its_thread_when_left_early() -> None:
     for thread in pumps:
         thread.join(timeout=10)
         assert not thread.is_alive()
+
+
+def test_number_set_holds_any_number_exactly() -> None:
+    numbers = NumberSet()
+    for number in ["VI606041694843813888", "VI006041694843813888", "PI-590000000000000001"]:
+        numbers.add(number)
+    numbers.add("VI606041694843813888")
+    assert len(numbers) == 3
+    assert "VI606041694843813888" in numbers
+    assert "VI006041694843813888" in numbers
+    assert "VI06041694843813888" not in numbers  # one digit short: another number
+    assert "VI6060416948438138880" not in numbers
+    assert "PI-590000000000000001" in numbers
+    assert "VI٦06041694843813888" not in numbers  # digits, not ASCII ones
+    assert 606041694843813888 not in numbers
