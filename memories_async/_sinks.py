@@ -62,8 +62,9 @@ One line per failed video and kind, TAB-separated and appended as failures happe
 (the header's last column is ``message``).
 
 Each run adds a ``#`` header before its first failure. The file is an id file: ``--ids`` reads
-the first field of each line and skips the ``#`` lines, so ``export --ids OUT.failures.tsv``
-with the same ``--out`` retries what failed, skipping what has since been exported.
+each line as its (video, kind) pair and skips the ``#`` lines, so ``export --ids
+OUT.failures.tsv`` with the same ``--out`` retries exactly the pairs that failed, skipping
+what has since been exported.
 """
 
 from __future__ import annotations
