@@ -56,6 +56,7 @@ _EXTERNAL_MODULES = [
     "collections",
     "datetime",
     "enum",
+    "os",
     "pytest",
     "random",
     "types",

@@ -45,8 +45,12 @@ from ._errors import (
     TransientAPIError,
     TransportError,
 )
+from ._export import ExportStats, FailureRecord, export_transcripts, read_id_file
+from ._formats import ExportFormat
 from ._governor import GovernorStats, RateGovernor
+from ._ids import IdInputError
 from ._models import Segment, Transcript, TranscriptKind, Video, VideoStatus
+from ._sinks import OutputError
 
 # A library logs; the application decides where the lines go.
 logging.getLogger("memories_async").addHandler(logging.NullHandler())
@@ -69,10 +73,14 @@ __all__ = [
     "DecodeError",
     "DuplicateRequestError",
     "EventType",
+    "ExportFormat",
+    "ExportStats",
     "Failed",
+    "FailureRecord",
     "Fetched",
     "GovernorStats",
     "HTTPStatusError",
+    "IdInputError",
     "InsufficientCreditsError",
     "InvalidParameterError",
     "InvalidVideoNumberError",
@@ -80,6 +88,7 @@ __all__ = [
     "MemoriesClient",
     "MemoriesError",
     "Outcome",
+    "OutputError",
     "PermissionDeniedError",
     "RateGovernor",
     "RateLimitError",
@@ -95,4 +104,6 @@ __all__ = [
     "Video",
     "VideoStatus",
     "__version__",
+    "export_transcripts",
+    "read_id_file",
 ]

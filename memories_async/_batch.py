@@ -39,27 +39,13 @@ import math
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Any, Self
 
 import attrs
 
 from ._errors import AccountError, AccountHaltedError, InvalidVideoNumberError, MemoriesError
 from ._models import Transcript, TranscriptKind
 from ._protocol import check_video_no
-from ._retry import OnRetry
-
-
-class FetchJob(Protocol):
-    """Fetch one job: ``await fetch(video_no, kind=kind, on_retry=on_retry)``.
-
-    Returns the transcript and the attempts made; raises
-    :class:`~memories_async.MemoriesError` (an
-    :class:`~memories_async.AccountError` stops the batch).
-    """
-
-    def __call__(
-        self, video_no: str, /, *, kind: TranscriptKind, on_retry: OnRetry | None
-    ) -> Awaitable[tuple[Transcript, int]]: ...
 
 
 @attrs.frozen(slots=True)
@@ -210,15 +196,17 @@ _DONE: Any = object()
 class TranscriptBatch:
     """Transcripts of many videos, delivered as :data:`Outcome` objects as they complete.
 
-    Made by :meth:`MemoriesClient.fetch_transcriptions`; use it as an async
-    context manager and iterate over it. Leaving the ``async with`` block —
-    normally, by ``break``, by an exception or by cancellation — cancels the
-    work still running and leaves no task behind.
+    Made by :meth:`MemoriesClient.fetch_transcriptions`, which gives it the
+    coroutine function that fetches one job (``await fetch(video_no, kind=kind,
+    on_retry=on_retry)``, returning the transcript and the attempts made); use
+    it as an async context manager and iterate over it. Leaving the
+    ``async with`` block — normally, by ``break``, by an exception or by
+    cancellation — cancels the work still running and leaves no task behind.
     """
 
     def __init__(
         self,
-        fetch: FetchJob,
+        fetch: Callable[..., Awaitable[tuple[Transcript, int]]],
         jobs: Iterable[Any] | AsyncIterable[Any],
         *,
         kinds: tuple[TranscriptKind, ...],

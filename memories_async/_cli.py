@@ -69,7 +69,7 @@ from ._export import (
     count_pending,
     describe_failure,
     error_message,
-    export_transcripts,
+    export_to_sink,
     library_video_nos,
     summary_data,
 )
@@ -815,7 +815,7 @@ class _ExportJob:
                 display.note(f"demo: a fake service with {self.demo} videos at {server.url}")
             client = await stack.enter_async_context(MemoriesClient(config=config))
             await _check_rate_store(client)
-            await export_transcripts(
+            await export_to_sink(
                 client,
                 source(client),
                 sink,

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import (
     AsyncGenerator,
@@ -32,18 +33,37 @@ from collections.abc import (
     AsyncIterator,
     Callable,
     Iterable,
+    Iterator,
     Sequence,
 )
 from typing import Any
 
 import attrs
 
-from ._batch import BatchEvent, EventType, Fetched, LatencyHistogram, Outcome, job_of
+from ._batch import (
+    BatchEvent,
+    EventType,
+    Fetched,
+    LatencyHistogram,
+    Outcome,
+    batch_kinds,
+    job_of,
+)
 from ._client import MemoriesClient
 from ._errors import MemoriesError
-from ._ids import IdItem, NumberSet
+from ._formats import ExportFormat
+from ._ids import IdItem, NumberSet, aiter_numbers, iter_id_lines
 from ._models import TranscriptKind
-from ._sinks import COMMIT_EVERY, COMMIT_INTERVAL, FailureLog, Sink, failure_code, one_line
+from ._sinks import (
+    COMMIT_EVERY,
+    COMMIT_INTERVAL,
+    FailureLog,
+    Sink,
+    default_failures_path,
+    failure_code,
+    one_line,
+    open_sink,
+)
 
 logger = logging.getLogger("memories_async.export")
 
@@ -165,7 +185,7 @@ async def library_video_nos(
             await close()
 
 
-async def export_transcripts(
+async def export_to_sink(
     client: MemoriesClient,
     video_nos: AsyncIterable[IdItem],
     sink: Sink,
@@ -227,8 +247,93 @@ async def export_transcripts(
     return stats
 
 
+async def export_transcripts(
+    client: MemoriesClient,
+    video_nos: Iterable[IdItem] | AsyncIterable[IdItem],
+    out: str | os.PathLike[str],
+    /,
+    *,
+    format: ExportFormat | str = ExportFormat.JSONL,
+    kind: TranscriptKind | str | Iterable[TranscriptKind | str] = TranscriptKind.VISUAL,
+    max_concurrency: int = 16,
+    failures: str | os.PathLike[str] | None = None,
+    on_progress: Callable[[ExportStats], None] | None = None,
+    on_failure: Callable[[FailureRecord], None] | None = None,
+    commit_interval: float = COMMIT_INTERVAL,
+) -> ExportStats:
+    """Export transcripts to a file or directory with the command line's guarantees.
+
+    ::
+
+        async with MemoriesClient() as client:
+            stats = await export_transcripts(client, video_nos, "library.jsonl", kind="both")
+
+    The crash-safe, resumable export of ``memories-async export``, from code:
+    ``video_nos`` (any iterable or async iterable of video numbers, or of
+    ``(video_no, kind)`` pairs) go to ``out`` in ``format``: a ``jsonl`` or
+    ``csv`` file with its ledger (``out + ".ledger"``), or a directory of
+    ``srt``, ``vtt`` or ``txt`` files. Calling it again with the same ``out``
+    resumes: what ``out`` holds is skipped, and a process killed at any moment
+    leaves every transcript there exactly once or not at all. Failures are
+    appended to ``failures`` (by default ``out + ".failures.tsv"``, or
+    ``failures.tsv`` in the directory), a file that can be given back as
+    ``video_nos`` through :func:`read_id_file` to retry exactly what failed.
+
+    ``kind`` is ``"visual"``, ``"audio"``, both (``"both"`` or a pair of
+    kinds); ``max_concurrency`` requests at most are in flight, every kind
+    sharing them and the client's rate governor. ``on_progress`` receives the
+    :class:`ExportStats` after each transcript and every second,
+    ``on_failure`` each :class:`FailureRecord`. Returns the stats. Raises
+    :class:`~memories_async.OutputError` when ``out`` cannot be used (nothing
+    is written then), :class:`~memories_async.AccountHaltedError` when an
+    account-wide error stops the export (what was written stays), and
+    :class:`OSError` when writing fails; rerunning resumes after any of them.
+    """
+    try:
+        fmt = ExportFormat(format)
+    except ValueError:
+        names = ", ".join(f.value for f in ExportFormat)
+        raise ValueError(f"'format' must be one of {names}, got {format!r}") from None
+    both = (TranscriptKind.VISUAL, TranscriptKind.AUDIO)
+    kinds = both if kind == "both" else batch_kinds(kind)
+    path = os.fspath(out)
+    stats = ExportStats()
+    with contextlib.ExitStack() as stack:
+        sink = stack.enter_context(open_sink(fmt, path))
+        failures_path = default_failures_path(fmt, path) if failures is None else failures
+        log = None
+        if failures_path is not None:
+            log = FailureLog(os.fspath(failures_path))
+            stack.callback(log.close)
+        source = video_nos if isinstance(video_nos, AsyncIterable) else aiter_numbers(video_nos)
+        await export_to_sink(
+            client,
+            source,
+            sink,
+            kinds=kinds,
+            max_concurrency=max_concurrency,
+            stats=stats,
+            failures=log,
+            on_progress=on_progress,
+            on_failure=on_failure,
+            commit_interval=commit_interval,
+        )
+    return stats
+
+
+def read_id_file(path: str | os.PathLike[str], /) -> Iterator[IdItem]:
+    """Yield the items of an id file (or a failures file) lazily, as ``--ids`` reads it.
+
+    Each is a video number, or a ``(video_no, kind)`` pair for a line whose second
+    TAB-separated field names a kind. Raises :class:`IdInputError` at a malformed line.
+    """
+    with open(path, "rb") as stream:
+        for _line, item in iter_id_lines(stream, os.fspath(path)):
+            yield item
+
+
 class _ExportRun:
-    """The tasks and callbacks of one :func:`export_transcripts` call."""
+    """The tasks and callbacks of one :func:`export_to_sink` call."""
 
     def __init__(
         self,

@@ -77,7 +77,7 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import IO, Self
+from typing import IO, Any, Self
 
 from ._errors import (
     APIError,
@@ -305,6 +305,14 @@ class Sink:
         Raises :class:`OSError` if that fails (the sink is then unusable).
         """
 
+    def _take_pending(self, lock: threading.Lock, name: str) -> Any:
+        """Take the list of what waits for a sync (attribute ``name``), leaving it empty."""
+        with lock:
+            taken = getattr(self, name)
+            setattr(self, name, [])
+            self.pending = 0
+        return taken
+
     def close(self) -> None:
         """Sync what was committed, then release the output and its lock; idempotent."""
 
@@ -472,9 +480,7 @@ class StreamFileSink(Sink):
     def sync(self) -> None:
         """fsync the data, then append the ledger lines of the records it holds and fsync."""
         with self._sync_lock:
-            with self._entries_lock:
-                entries, self._entries = self._entries, []
-                self.pending = 0
+            entries: list[bytes] = self._take_pending(self._entries_lock, "_entries")
             if not entries:
                 return
             data_fd, ledger_fd = self._data_fd, self._ledger_fd
@@ -655,9 +661,7 @@ class DirectorySink(Sink):
     def sync(self) -> None:
         """fsync each file written since the last sync, rename it, then fsync the directory."""
         with self._sync_lock:
-            with self._staged_lock:
-                staged, self._staged = self._staged, []
-                self.pending = 0
+            staged: list[tuple[str, str]] = self._take_pending(self._staged_lock, "_staged")
             if not staged:
                 return
             if self._broken or self._dir_fd is None:

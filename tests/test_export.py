@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
+import memories_async
 from memories_async import (
     AccountHaltedError,
     MemoriesClient,
@@ -28,7 +29,7 @@ from memories_async._export import (
     count_pending,
     describe_failure,
     error_message,
-    export_transcripts,
+    export_to_sink,
     library_video_nos,
     pairs_of,
     summary_data,
@@ -124,7 +125,7 @@ async def run(
     stats = ExportStats()
     async with client_for(server) as client:
         with StreamFileSink(str(out), ExportFormat.JSONL) as sink:
-            await export_transcripts(
+            await export_to_sink(
                 client,
                 aiter_numbers(list(ids)),
                 sink,
@@ -135,6 +136,14 @@ async def run(
                 on_failure=None if on_failure is None else on_failure.append,
             )
     return stats
+
+
+async def prepared(
+    start_server: FakeServerFactory, tmp_path: Path, **options: Any
+) -> tuple[FakeServer, list[str], Path]:
+    """A server over :func:`library`, its ready videos and an output path."""
+    lib = library()
+    return await start_server(lib, **options), ready(lib), tmp_path / "out.jsonl"
 
 
 @pytest.mark.asyncio
@@ -190,10 +199,7 @@ async def test_a_resumed_export_of_both_kinds_uses_the_whole_concurrency(
     start_server: FakeServerFactory, tmp_path: Path
 ) -> None:
     # Visual exported already: only audio is left, and it gets every slot, not half.
-    lib = library()
-    server = await start_server(lib, latency=Latency.uniform(0.02, 0.03))
-    ids = ready(lib)
-    out = tmp_path / "out.jsonl"
+    server, ids, out = await prepared(start_server, tmp_path, latency=Latency.uniform(0.02, 0.03))
     await run(server, ids, out, kinds=(VISUAL,), concurrency=8)
     server.stats.peak_in_flight = 0
     stats = await run(server, ids, out, kinds=BOTH, concurrency=8)
@@ -206,10 +212,7 @@ async def test_a_resumed_export_of_both_kinds_uses_the_whole_concurrency(
 async def test_pairs_in_the_input_export_that_pair_only(
     start_server: FakeServerFactory, tmp_path: Path
 ) -> None:
-    lib = library()
-    server = await start_server(lib)
-    ids = ready(lib)
-    out = tmp_path / "out.jsonl"
+    server, ids, out = await prepared(start_server, tmp_path)
     items: list[Any] = [(ids[0], AUDIO), (ids[1], "visual"), ids[2], (ids[2], AUDIO)]
     stats = await run(server, items, out, kinds=(VISUAL,))
     assert (stats.exported, stats.duplicates) == (4, 0)
@@ -264,7 +267,7 @@ async def test_an_account_error_halts_and_keeps_what_was_committed(
     async with client_for(server, api_key="sk-wrong-key") as client:
         with StreamFileSink(str(out), ExportFormat.JSONL) as sink:
             with pytest.raises(AccountHaltedError) as caught:
-                await export_transcripts(
+                await export_to_sink(
                     client,
                     aiter_numbers(ready(lib)),
                     sink,
@@ -295,7 +298,7 @@ async def test_a_bad_input_line_stops_the_export_cleanly(
     async with client_for(server) as client:
         with StreamFileSink(str(out), ExportFormat.JSONL) as sink:
             with pytest.raises(IdInputError, match="line 4"):
-                await export_transcripts(
+                await export_to_sink(
                     client,
                     _ids_then_bad_line(ready(lib)[:3]),
                     sink,
@@ -324,7 +327,7 @@ async def test_cancelling_keeps_every_committed_transcript_and_a_rerun_finishes(
     async def export() -> None:
         async with client_for(server) as client:
             with StreamFileSink(str(out), ExportFormat.JSONL) as sink:
-                await export_transcripts(
+                await export_to_sink(
                     client,
                     aiter_numbers(ids),
                     sink,
@@ -382,7 +385,7 @@ async def test_a_transcript_that_cannot_be_rendered_is_a_failure(
     seen: list[FailureRecord] = []
     async with client_for(server) as client:
         with StreamFileSink(str(tmp_path / "o.jsonl"), ExportFormat.JSONL) as inner:
-            await export_transcripts(
+            await export_to_sink(
                 client,
                 aiter_numbers(ids),
                 _PickySink(inner, ids[1]),
@@ -414,7 +417,7 @@ async def test_the_heartbeat_reports_while_requests_wait(
     snapshots: list[int] = []
     async with client_for(server) as client:
         with StreamFileSink(str(tmp_path / "o.jsonl"), ExportFormat.JSONL) as sink:
-            await export_transcripts(
+            await export_to_sink(
                 client,
                 aiter_numbers(ready(lib)[:1]),
                 sink,
@@ -450,7 +453,7 @@ async def test_export_needs_a_kind(start_server: FakeServerFactory, tmp_path: Pa
     async with client_for(server) as client:
         with StreamFileSink(str(tmp_path / "o.jsonl"), ExportFormat.JSONL) as sink:
             with pytest.raises(ValueError, match="kinds"):
-                await export_transcripts(
+                await export_to_sink(
                     client,
                     aiter_numbers([]),
                     sink,
@@ -526,3 +529,51 @@ def test_the_export_engine_needs_no_cli_extra() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.stdout == "ok\n", done.stderr
+
+
+# -- the public export API ---------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_the_public_export_resumes_and_retries_exactly_what_failed(
+    start_server: FakeServerFactory, tmp_path: Path
+) -> None:
+    lib = library()
+    unknown = "VI000000000000000001"
+    server = await start_server(lib)
+    ids = ready(lib)
+    out = tmp_path / "library.jsonl"
+    seen: list[FailureRecord] = []
+    async with client_for(server) as client:
+        stats = await memories_async.export_transcripts(
+            client, [*ids[:5], unknown], out, kind="both", on_failure=seen.append
+        )
+        assert (stats.exported, stats.failed) == (10, 2)
+        assert {(r.video_no, r.kind) for r in seen} == {(unknown, VISUAL), (unknown, AUDIO)}
+        failures = tmp_path / "library.jsonl.failures.tsv"
+        items = list(memories_async.read_id_file(failures))
+        assert items == [(unknown, VISUAL), (unknown, AUDIO)]
+        # Resumes: the five done are skipped, the rest fetched.
+        again = await memories_async.export_transcripts(client, ids, out, kind="both")
+        assert (again.exported, again.skipped) == (2 * len(ids) - 10, 10)
+        subs = tmp_path / "subs"
+        per_video = await memories_async.export_transcripts(
+            client, aiter_numbers(ids[:3]), subs, format="srt", kind="audio"
+        )
+        assert per_video.exported == 3
+    assert len(read_records(out)) == 2 * len(ids)
+    assert sorted(p.name for p in subs.iterdir()) == sorted(f"{n}.audio.srt" for n in ids[:3])
+
+
+@pytest.mark.asyncio
+async def test_the_public_export_refuses_an_unusable_output(
+    start_server: FakeServerFactory, tmp_path: Path
+) -> None:
+    server = await start_server(library())
+    (tmp_path / "taken.jsonl").write_text("not an export\n")
+    async with client_for(server) as client:
+        with pytest.raises(memories_async.OutputError, match="was not written by an export"):
+            await memories_async.export_transcripts(client, ["VI1"], tmp_path / "taken.jsonl")
+        with pytest.raises(ValueError, match=r"^'format' must be one of jsonl, csv, srt, vtt, txt"):
+            await memories_async.export_transcripts(client, ["VI1"], tmp_path / "x", format="SRT!")
+    assert sum(server.stats.requests.values()) == 0

@@ -6,6 +6,13 @@ import memories_async
 
 EXPECTED = {
     "APIError",
+    "ExportFormat",
+    "ExportStats",
+    "FailureRecord",
+    "IdInputError",
+    "OutputError",
+    "export_transcripts",
+    "read_id_file",
     "BatchEvent",
     "BatchStats",
     "EventType",
