@@ -405,8 +405,11 @@ class _ExportRun:
     async def committer(self) -> None:
         """Commit a group every ``commit_interval`` seconds, or once ``commit_every`` wait."""
         while True:
+            # asyncio.timeout, not wait_for: wait_for swallows a cancellation that
+            # comes as the event is set (Python 3.11), and the export would never end.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.due.wait(), self.commit_interval)
+                async with asyncio.timeout(self.commit_interval):
+                    await self.due.wait()
             self.due.clear()
             await asyncio.to_thread(self.flush)
 

@@ -56,6 +56,11 @@ logger = logging.getLogger("memories_async")
 REJOIN_AFTER = 5.0
 """Seconds between attempts to reach a lost rate store again."""
 
+SLACK = 0.001
+"""A slot due within this many seconds is taken at once: the event loop cannot sleep
+less than about a millisecond, so sleeping for it would cap the rate near a thousand
+requests per second, whatever the rate in force (a strict quota's slots are 200 ms)."""
+
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[object]]
 
@@ -264,7 +269,7 @@ class RateGovernor:
             self._note_first(now)
             return 0.0
         slot = max(now, state.tat - (self._burst - 1) * interval)
-        if slot > now:
+        if slot > now + SLACK:
             return slot - now
         state.tat = max(state.tat, now) + interval
         self._note_first(now)

@@ -31,7 +31,10 @@ MARGIN = 0.003
 request that arrives a millisecond early, and clocks and networks jitter."""
 
 JITTER = 0.001
-"""And this many seconds more."""
+"""And this many seconds more, or :data:`JITTER_SHARE` of a slot when that is less: a
+millisecond added to every slot would cap the rate near a thousand a second."""
+
+JITTER_SHARE = 0.01
 
 PROBE_HOLD = 2.0
 """Seconds at a demonstrated rate before the first probe above it."""
@@ -82,6 +85,11 @@ INTERVAL_REQUESTS = 8
 KEPT = 0.85
 """A downward trial is kept only if at least this share of the accepted rate before
 it is still accepted: cutting the rate must not cut what gets through."""
+
+
+def slot_interval(rate: float, /) -> float:
+    """Seconds between slots at ``rate``: ``1 / rate``, a margin wider, and the jitter."""
+    return (1.0 + MARGIN) / rate + min(JITTER, JITTER_SHARE / rate)
 
 
 class Trial(enum.Enum):
@@ -172,7 +180,7 @@ class QuotaEstimate:
     def interval(self) -> float | None:
         """Seconds between slots at the rate in force (``None``: unlimited)."""
         rate = self.rate
-        return None if rate is None else (1.0 + MARGIN) / rate + JITTER
+        return None if rate is None else slot_interval(rate)
 
     def to_wire(self, offset: float) -> dict[str, object]:
         """The estimate as plain JSON values, times moved by ``offset`` seconds."""

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from ._errors import ConfigError, RateStoreError
-from ._quota import JITTER, MARGIN, QuotaEstimate
+from ._quota import JITTER, JITTER_SHARE, MARGIN, QuotaEstimate
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -83,7 +83,8 @@ local wait, reserved = 0, 1
 if pause > now then
   wait, reserved = pause - now, 0
 elseif rate ~= '' then
-  local interval = (1 + tonumber(ARGV[4])) / tonumber(rate) + tonumber(ARGV[5])
+  local interval = (1 + tonumber(ARGV[4])) / tonumber(rate)
+    + math.min(tonumber(ARGV[5]), JITTER_SHARE / tonumber(rate))
   local slot = math.max(now, tat - (tonumber(ARGV[3]) - 1) * interval)
   wait = slot - now
   if wait <= 0 then
@@ -96,7 +97,7 @@ end
 redis.call('PEXPIRE', key, ARGV[6])
 return {string.format('%.6f', now), string.format('%.6f', wait), reserved, est, ver,
         string.format('%.6f', tat), string.format('%.6f', pause)}
-"""
+""".replace("JITTER_SHARE", repr(JITTER_SHARE))
 
 _UPDATE = """
 if redis.replicate_commands then redis.replicate_commands() end

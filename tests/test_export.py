@@ -577,3 +577,29 @@ async def test_the_public_export_refuses_an_unusable_output(
         with pytest.raises(ValueError, match=r"^'format' must be one of jsonl, csv, srt, vtt, txt"):
             await memories_async.export_transcripts(client, ["VI1"], tmp_path / "x", format="SRT!")
     assert sum(server.stats.requests.values()) == 0
+
+
+@pytest.mark.asyncio
+async def test_an_export_ends_when_its_last_record_fills_a_group(
+    start_server: FakeServerFactory, tmp_path: Path
+) -> None:
+    # The last record asks for a commit just as the export stops its committer: the
+    # cancellation must not be lost (the export then never ended). The timeout only
+    # turns such a hang into a failure.
+    server, ids, out = await prepared(start_server, tmp_path)
+    stats = ExportStats()
+    async with asyncio.timeout(60), client_for(server) as client:
+        with StreamFileSink(str(out), ExportFormat.JSONL) as sink:
+            await export_to_sink(
+                client,
+                aiter_numbers(ids[:10]),
+                sink,
+                kinds=(VISUAL,),
+                max_concurrency=2,
+                stats=stats,
+                commit_every=5,
+                commit_interval=30.0,
+            )
+            assert sink.pending == 0
+    assert stats.exported == 10
+    assert len(read_records(out)) == 10

@@ -31,7 +31,8 @@ import attrs
 import pytest
 
 from memories_async import GovernorStats, RateGovernor
-from memories_async._quota import JITTER, MARGIN, START_RATE
+from memories_async._governor import SLACK
+from memories_async._quota import START_RATE, slot_interval
 from memories_async._ratestore import RedisRateStore
 
 from ._virtual import T0, TokenBucket, VirtualEventLoop, run_jobs
@@ -39,7 +40,7 @@ from ._virtual import T0, TokenBucket, VirtualEventLoop, run_jobs
 
 def interval(rate: float) -> float:
     """Seconds between slots at ``rate``."""
-    return (1 + MARGIN) / rate + JITTER
+    return slot_interval(rate)
 
 
 I5 = interval(5.0)
@@ -662,3 +663,20 @@ def test_random_refusals_do_not_collapse_the_rate(vloop: VirtualEventLoop, seed:
     assert wall <= 2.5 * clean
     assert stats.rate is not None
     assert stats.rate > 50
+
+
+def test_at_a_high_rate_slots_due_within_the_slack_are_taken_at_once(
+    vloop: VirtualEventLoop,
+) -> None:
+    # The event loop cannot sleep a few microseconds: slots that close are taken
+    # now, or a rate of 100,000/s would be capped near 1,000/s by the sleeps.
+    gov = governor(vloop, rate=100_000, adaptive=False)
+    assert slot_interval(100_000) < SLACK
+    taken = 0
+    while gov.try_acquire() is not None:
+        taken += 1
+    # A millisecond's worth of slots, then it waits: the rate holds over time.
+    assert taken == pytest.approx(SLACK / slot_interval(100_000), abs=2)
+    at_5 = governor(vloop, rate=5, adaptive=False)
+    assert at_5.try_acquire() is not None
+    assert at_5.try_acquire() is None

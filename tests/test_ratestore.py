@@ -20,7 +20,7 @@ import redis.asyncio
 from memories_async import ConfigError, MemoriesError, RateStoreError
 from memories_async._config import Config
 from memories_async._governor import RateGovernor
-from memories_async._quota import JITTER, MARGIN, QuotaEstimate
+from memories_async._quota import QuotaEstimate, slot_interval
 from memories_async._ratestore import (
     IDLE_TTL,
     KEY_PREFIX,
@@ -44,7 +44,7 @@ PRECISION = 1e-5
 
 def interval(rate: float) -> float:
     """The spacing of slots at ``rate``, margins included."""
-    return (1 + MARGIN) / rate + JITTER
+    return slot_interval(rate)
 
 
 def fixed(rate: float | None) -> QuotaEstimate:

@@ -1,0 +1,147 @@
+"""The export command users run, whole process, against a hand-written loop.
+
+``python benchmarks/export.py`` runs ``memories-async export --ids IDS --out OUT.jsonl
+--concurrency 64`` over 20,000 transcripts (50 segments each) from the local fake
+server, beside ``export_loop.py`` (aiohttp, a semaphore, orjson, one file written with plain writes)
+doing the same work. Runs alternate, ``--repeat`` times each; the report gives the
+medians of client CPU (user + system of the whole process, interpreter start included)
+and wall time, and their ratios to the loop. The server runs in its own process, pinned
+to the other core when the machine has two, the clients to the first. Also measured:
+the peak RSS of each client, and the command rerun over its complete output (a resume
+with nothing left to fetch).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import payloads
+import procs
+
+HERE = Path(__file__).resolve().parent
+KEY = "sk-test-fake-key"
+
+
+def _child_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _peak_kb(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def timed(argv: list[str], env: dict[str, str]) -> dict[str, float]:
+    """Run one client process: its CPU seconds, wall seconds and peak RSS (MB)."""
+    cpu, start = _child_cpu(), time.perf_counter()
+    process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    peak = 0
+    while process.poll() is None:
+        peak = max(peak, _peak_kb(process.pid))
+        time.sleep(0.02)
+    _, stderr = process.communicate()
+    if process.returncode != 0:
+        raise RuntimeError(f"{argv[:3]} exited {process.returncode}: {stderr.decode()[-500:]}")
+    return {
+        "cpu": _child_cpu() - cpu,
+        "wall": time.perf_counter() - start,
+        "rss_mb": peak / 1024,
+    }
+
+
+def server_argv(videos: int, segments: int) -> list[str]:
+    argv = [sys.executable, str(HERE / "fake_server.py"), "--videos", str(videos)]
+    argv += ["--segments", str(segments)]
+    if (os.cpu_count() or 1) >= 2 and hasattr(os, "sched_setaffinity"):
+        argv = ["taskset", "-c", "1", *argv]
+    return argv
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--ids", type=int, default=20_000)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=HERE / ".export")
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEMORIES_")}
+    rows: dict[str, list[dict[str, float]]] = {"sdk export": [], "aiohttp + orjson loop": []}
+    with tempfile.TemporaryDirectory() as scratch_name:
+        scratch = Path(scratch_name)
+        ids = scratch / "ids.txt"
+        ids.write_text("".join(f"{n}\n" for n in payloads.video_nos(args.ids)))
+        with procs.running_server(server_argv(args.ids, 50)) as url:
+            env.update(MEMORIES_API_KEY=KEY, MEMORIES_BASE_URL=url)
+            pin = ["taskset", "-c", "0"] if "taskset" in server_argv(1, 1)[0] else []
+            for rep in range(args.repeat):
+                order = ["sdk export", "aiohttp + orjson loop"]
+                for name in order if rep % 2 == 0 else reversed(order):
+                    out = scratch / f"out-{rep}-{name.split()[0]}.jsonl"
+                    if name == "sdk export":
+                        command = [*pin, "memories-async", "export", "--ids", str(ids)]
+                        command += ["--out", str(out), "--concurrency", str(args.concurrency)]
+                        command += ["-q"]
+                    else:
+                        command = [*pin, sys.executable, str(HERE / "export_loop.py"), url, KEY]
+                        command += [str(ids), str(out), str(args.concurrency)]
+                    result = timed(command, env)
+                    lines = sum(1 for _ in out.open("rb"))
+                    if lines != args.ids:
+                        raise RuntimeError(f"{name} wrote {lines} records of {args.ids}")
+                    rows[name].append(result)
+                    print(
+                        f"  {name} run {rep + 1}: cpu {result['cpu']:.2f}s"
+                        f" wall {result['wall']:.2f}s rss {result['rss_mb']:.0f} MB",
+                        flush=True,
+                    )
+                    if name == "sdk export" and rep == 0:
+                        resumed = timed([*pin, *command[len(pin) :]], env)
+                        rows.setdefault("sdk export, rerun over its output", []).append(resumed)
+    report = summarise(rows, args)
+    (args.out / "results.json").write_text(
+        json.dumps({"rows": rows, "args": vars(args)}, default=str, indent=1)
+    )
+    (args.out / "results.md").write_text(report)
+    print(report)
+    return 0
+
+
+def summarise(rows: dict[str, list[dict[str, float]]], args: argparse.Namespace) -> str:
+    medians = {
+        name: {key: statistics.median(r[key] for r in runs) for key in ("cpu", "wall", "rss_mb")}
+        for name, runs in rows.items()
+    }
+    base = medians["aiohttp + orjson loop"]
+    lines = [
+        f"Export of {args.ids:,} transcripts at concurrency {args.concurrency}, medians of"
+        f" {args.repeat} alternating runs:",
+        "",
+        "| client | CPU s | CPU ratio | wall s | wall ratio | peak RSS MB |",
+        "|:---|---:|---:|---:|---:|---:|",
+    ]
+    for name, m in medians.items():
+        lines.append(
+            f"| {name} | {m['cpu']:.2f} | {m['cpu'] / base['cpu']:.2f} | {m['wall']:.2f}"
+            f" | {m['wall'] / base['wall']:.2f} | {m['rss_mb']:.0f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
