@@ -588,13 +588,21 @@ def write(raw: dict[str, Any], out: Path) -> list[Path]:
         written.append(png)
     markdown = out / "benchmarks.md"
     old = markdown.read_text() if markdown.exists() else ""
-    markdown.write_text(keep_section(old, render(raw), QUOTA_SECTION, before=QUOTA_BEFORE))
+    text = render(raw)
+    for title in KEPT_SECTIONS:
+        text = keep_section(old, text, title, before=QUOTA_BEFORE)
+    markdown.write_text(text)
     written.append(markdown)
     return written
 
 
 QUOTA_SECTION = "## Pacing against a strict quota"
 """The section ``quota.py``'s results fill in by hand: a rebuilt report keeps it."""
+
+EXPORT_SECTION = "## The export command, whole process"
+"""The section ``export.py``'s results fill in by hand: a rebuilt report keeps it too."""
+
+KEPT_SECTIONS = (QUOTA_SECTION, EXPORT_SECTION)
 
 QUOTA_BEFORE = "## Memory against the number of ids"
 

@@ -59,7 +59,11 @@ REJOIN_AFTER = 5.0
 SLACK = 0.001
 """A slot due within this many seconds is taken at once: the event loop cannot sleep
 less than about a millisecond, so sleeping for it would cap the rate near a thousand
-requests per second, whatever the rate in force (a strict quota's slots are 200 ms)."""
+requests per second, whatever the rate in force."""
+
+SLACK_BELOW = 0.01
+"""The slack applies only to slots closer than this: above a hundred requests a second,
+where no documented quota is; slower slots are kept to the microsecond."""
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[object]]
@@ -269,7 +273,9 @@ class RateGovernor:
             self._note_first(now)
             return 0.0
         slot = max(now, state.tat - (self._burst - 1) * interval)
-        if slot > now + SLACK:
+        # Not at the rates of a strict quota, whose slots must be kept exactly.
+        slack = SLACK if interval < SLACK_BELOW else 0.0
+        if slot > now + slack:
             return slot - now
         state.tat = max(state.tat, now) + interval
         self._note_first(now)

@@ -677,6 +677,11 @@ def test_at_a_high_rate_slots_due_within_the_slack_are_taken_at_once(
         taken += 1
     # A millisecond's worth of slots, then it waits: the rate holds over time.
     assert taken == pytest.approx(SLACK / slot_interval(100_000), abs=2)
-    at_5 = governor(vloop, rate=5, adaptive=False)
-    assert at_5.try_acquire() is not None
-    assert at_5.try_acquire() is None
+    # At a strict quota's rates a slot is never taken early, not even by the slack.
+    now = [T0]
+    at_50 = RateGovernor(rate=50, adaptive=False, clock=lambda: now[0])
+    assert at_50.try_acquire() == T0
+    now[0] += slot_interval(50) - SLACK / 2
+    assert at_50.try_acquire() is None
+    now[0] += SLACK / 2
+    assert at_50.try_acquire() == now[0]
