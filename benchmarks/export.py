@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -64,12 +65,17 @@ def timed(argv: list[str], env: dict[str, str]) -> dict[str, float]:
     }
 
 
+def pinned(core: int, argv: list[str]) -> list[str]:
+    """``argv`` run on one core, when the machine has two and ``taskset``: the server on
+    one, the clients on the other."""
+    if (os.cpu_count() or 1) >= 2 and shutil.which("taskset"):
+        return ["taskset", "-c", str(core), *argv]
+    return argv
+
+
 def server_argv(videos: int, segments: int) -> list[str]:
     argv = [sys.executable, str(HERE / "fake_server.py"), "--videos", str(videos)]
-    argv += ["--segments", str(segments)]
-    if (os.cpu_count() or 1) >= 2 and hasattr(os, "sched_setaffinity"):
-        argv = ["taskset", "-c", "1", *argv]
-    return argv
+    return pinned(1, [*argv, "--segments", str(segments)])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,19 +94,18 @@ def main(argv: list[str] | None = None) -> int:
         ids.write_text("".join(f"{n}\n" for n in payloads.video_nos(args.ids)))
         with procs.running_server(server_argv(args.ids, 50)) as url:
             env.update(MEMORIES_API_KEY=KEY, MEMORIES_BASE_URL=url)
-            pin = ["taskset", "-c", "0"] if "taskset" in server_argv(1, 1)[0] else []
             for rep in range(args.repeat):
                 order = ["sdk export", "aiohttp + orjson loop"]
                 for name in order if rep % 2 == 0 else reversed(order):
                     out = scratch / f"out-{rep}-{name.split()[0]}.jsonl"
                     if name == "sdk export":
-                        command = [*pin, "memories-async", "export", "--ids", str(ids)]
+                        command = ["memories-async", "export", "--ids", str(ids)]
                         command += ["--out", str(out), "--concurrency", str(args.concurrency)]
                         command += ["-q"]
                     else:
-                        command = [*pin, sys.executable, str(HERE / "export_loop.py"), url, KEY]
+                        command = [sys.executable, str(HERE / "export_loop.py"), url, KEY]
                         command += [str(ids), str(out), str(args.concurrency)]
-                    result = timed(command, env)
+                    result = timed(pinned(0, command), env)
                     lines = sum(1 for _ in out.open("rb"))
                     if lines != args.ids:
                         raise RuntimeError(f"{name} wrote {lines} records of {args.ids}")
@@ -111,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
                         flush=True,
                     )
                     if name == "sdk export" and rep == 0:
-                        resumed = timed([*pin, *command[len(pin) :]], env)
+                        resumed = timed(pinned(0, command), env)
                         rows.setdefault("sdk export, rerun over its output", []).append(resumed)
     report = summarise(rows, args)
     (args.out / "results.json").write_text(

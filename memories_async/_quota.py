@@ -383,12 +383,12 @@ class QuotaRules:
             share = state.refused / state.sent
             accepted = self._accepted(state, now)
             state.sent = state.refused = 0
-            paired = state.pair_rate * PAIR_TOLERANCE >= rate
-            if share > 1.5 * state.noise + 0.05 and paired:
-                # Requests spaced at this rate pass: refusals are not ours to fix.
-                self._tolerate(state, now, share, f"{share:.0%} refused, but {_shown(rate)} passes")
-                return
             if share > 1.5 * state.noise + 0.05:
+                if state.pair_rate * PAIR_TOLERANCE >= rate:
+                    # Requests spaced at this rate pass: refusals are not ours to fix.
+                    why = f"{share:.0%} refused, but {_shown(rate)} passes"
+                    self._tolerate(state, now, share, why)
+                    return
                 # Down to what the server demonstrably accepted (by half when
                 # it accepted nothing).
                 lower = accepted if accepted > 0 else rate / 2

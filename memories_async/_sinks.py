@@ -77,7 +77,7 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import IO, Any, Self
+from typing import IO, Generic, Self, TypeVar
 
 from ._errors import (
     APIError,
@@ -122,6 +122,8 @@ _WINDOWS_RESERVED = frozenset(
     | {f"COM{n}" for n in range(1, 10)}
     | {f"LPT{n}" for n in range(1, 10)}
 )
+T = TypeVar("T")
+
 FAILURE_COLUMNS = ("video_no", "kind", "code", "attempts", "message")
 """The columns of the failures file, in order."""
 
@@ -259,6 +261,28 @@ def _close_fds(*fds: int | None) -> None:
                 os.close(fd)
 
 
+class _Waiting(Generic[T]):
+    """What waits for the next sync: added to by the event loop's thread, taken whole by
+    the thread that syncs."""
+
+    def __init__(self) -> None:
+        self._items: list[T] = []
+        self._lock = threading.Lock()
+
+    def add(self, item: T, /) -> None:
+        with self._lock:
+            self._items.append(item)
+
+    def take(self) -> list[T]:
+        """Everything added so far, in order, leaving nothing."""
+        with self._lock:
+            items, self._items = self._items, []
+        return items
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
 class Sink:
     """Where the transcripts of an export go; see the module documentation.
 
@@ -285,8 +309,10 @@ class Sink:
         """How many (video, kind) pairs the output holds."""
         raise NotImplementedError
 
-    pending: int = 0
-    """Records written since the last :meth:`sync`, not yet durable."""
+    @property
+    def pending(self) -> int:
+        """Records written since the last :meth:`sync`, not yet durable."""
+        return 0
 
     def commit(self, transcript: Transcript, /) -> None:
         """Add a transcript to the output, or raise leaving it as it was.
@@ -304,14 +330,6 @@ class Sink:
         Safe to call from a worker thread while :meth:`commit` goes on in the event loop's.
         Raises :class:`OSError` if that fails (the sink is then unusable).
         """
-
-    def _take_pending(self, lock: threading.Lock, name: str) -> Any:
-        """Take the list of what waits for a sync (attribute ``name``), leaving it empty."""
-        with lock:
-            taken = getattr(self, name)
-            setattr(self, name, [])
-            self.pending = 0
-        return taken
 
     def close(self) -> None:
         """Sync what was committed, then release the output and its lock; idempotent."""
@@ -349,8 +367,7 @@ class StreamFileSink(Sink):
         self._ledger_fd: int | None = None
         self._offset = 0
         self._broken = False
-        self._entries: list[bytes] = []
-        self._entries_lock = threading.Lock()
+        self._entries = _Waiting[bytes]()
         self._sync_lock = threading.RLock()
         try:
             self._open()
@@ -454,6 +471,11 @@ class StreamFileSink(Sink):
         return video_no in self._done[kind]
 
     @property
+    def pending(self) -> int:
+        """Records appended whose ledger lines wait for the next :meth:`sync`."""
+        return len(self._entries)
+
+    @property
     def done_count(self) -> int:
         """How many (video, kind) pairs the ledger records."""
         return sum(len(numbers) for numbers in self._done.values())
@@ -472,15 +494,13 @@ class StreamFileSink(Sink):
             self._broken = True
             raise
         self._offset = end
-        with self._entries_lock:
-            self._entries.append(entry)
-            self.pending = len(self._entries)
+        self._entries.add(entry)
         self._done[transcript.kind].add(transcript.video_no)
 
     def sync(self) -> None:
         """fsync the data, then append the ledger lines of the records it holds and fsync."""
         with self._sync_lock:
-            entries: list[bytes] = self._take_pending(self._entries_lock, "_entries")
+            entries = self._entries.take()
             if not entries:
                 return
             data_fd, ledger_fd = self._data_fd, self._ledger_fd
@@ -583,9 +603,8 @@ class DirectorySink(Sink):
         self._names: set[str] = set()
         self._dir_fd: int | None = None
         self._counter = 0
-        self._staged: list[tuple[str, str]] = []
+        self._staged = _Waiting[tuple[str, str]]()
         """(temporary, final) paths of the files written since the last sync."""
-        self._staged_lock = threading.Lock()
         self._sync_lock = threading.RLock()
         self._broken = False
         try:
@@ -629,6 +648,11 @@ class DirectorySink(Sink):
         return file_name(video_no, kind, self.format) in self._names
 
     @property
+    def pending(self) -> int:
+        """Files written that wait for the next :meth:`sync` to be renamed into place."""
+        return len(self._staged)
+
+    @property
     def done_count(self) -> int:
         """How many files of this format the directory holds."""
         return len(self._names)
@@ -653,15 +677,13 @@ class DirectorySink(Sink):
             with contextlib.suppress(OSError):
                 os.unlink(temp)
             raise
-        with self._staged_lock:
-            self._staged.append((temp, os.path.join(self.directory, name)))
-            self.pending = len(self._staged)
+        self._staged.add((temp, os.path.join(self.directory, name)))
         self._names.add(name)
 
     def sync(self) -> None:
         """fsync each file written since the last sync, rename it, then fsync the directory."""
         with self._sync_lock:
-            staged: list[tuple[str, str]] = self._take_pending(self._staged_lock, "_staged")
+            staged = self._staged.take()
             if not staged:
                 return
             if self._broken or self._dir_fd is None:
