@@ -74,8 +74,7 @@ def pinned(core: int, argv: list[str]) -> list[str]:
 
 
 def server_argv(videos: int, segments: int) -> list[str]:
-    argv = [sys.executable, str(HERE / "fake_server.py"), "--videos", str(videos)]
-    return pinned(1, [*argv, "--segments", str(segments)])
+    return pinned(1, procs.server_argv(videos, segments, 0.0))
 
 
 def main(argv: list[str] | None = None) -> int:

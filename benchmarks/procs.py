@@ -1,13 +1,25 @@
-"""Plumbing shared by the benchmark drivers: the server's bench routes, and stopping processes."""
+"""Plumbing shared by the benchmark drivers: the server's command line and bench routes,
+and stopping processes."""
 
 from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
+
+FAKE_SERVER = Path(__file__).resolve().parent / "fake_server.py"
+
+
+def server_argv(videos: int, segments: int, latency: float, *flags: str) -> list[str]:
+    """The command line of ``fake_server.py`` serving ``videos`` of ``segments`` segments,
+    ``latency`` seconds per answer, with any further ``flags``."""
+    argv = [sys.executable, str(FAKE_SERVER), "--videos", str(videos)]
+    return [*argv, "--segments", str(segments), "--latency", str(latency), *flags]
 
 
 def post(url: str) -> None:

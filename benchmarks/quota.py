@@ -97,18 +97,7 @@ class ServerSpec:
     timeline: bool = False
 
     def argv(self) -> list[str]:
-        args = [
-            sys.executable,
-            str(HERE / "fake_server.py"),
-            "--videos",
-            str(self.videos),
-            "--segments",
-            str(SEGMENTS),
-            "--latency",
-            str(self.latency),
-            "--keys",
-            str(self.keys),
-        ]
+        args = procs.server_argv(self.videos, SEGMENTS, self.latency, "--keys", str(self.keys))
         if self.strict:
             args += ["--strict", "--burst", "1"]
         if self.qps is not None:

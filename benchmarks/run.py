@@ -61,16 +61,7 @@ class ServerSpec:
 
     def argv(self) -> list[str]:
         """The command line of ``fake_server.py``."""
-        args = [
-            sys.executable,
-            str(HERE / "fake_server.py"),
-            "--videos",
-            str(self.videos),
-            "--segments",
-            str(self.segments),
-            "--latency",
-            str(self.latency),
-        ]
+        args = procs.server_argv(self.videos, self.segments, self.latency)
         if self.qps is not None:
             args += ["--qps", str(self.qps)]
         return args
