@@ -69,6 +69,7 @@ from ._export import (
     count_pending,
     describe_failure,
     error_message,
+    export_kinds,
     export_to_sink,
     library_video_nos,
     summary_data,
@@ -574,9 +575,7 @@ def export(
       memories-async export --ids library.jsonl.failures.tsv --out library.jsonl
     """
     fmt = ExportFormat(fmt_name)
-    kinds = (
-        (TranscriptKind.VISUAL, TranscriptKind.AUDIO) if kind == "both" else (TranscriptKind(kind),)
-    )
+    kinds = export_kinds(kind)
     to_stdout = out is None or out == "-"
     sources = sum((bool(video_nos), ids_file is not None, all_videos))
     if sources > 1:

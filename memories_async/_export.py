@@ -294,8 +294,7 @@ async def export_transcripts(
     except ValueError:
         names = ", ".join(f.value for f in ExportFormat)
         raise ValueError(f"'format' must be one of {names}, got {format!r}") from None
-    both = (TranscriptKind.VISUAL, TranscriptKind.AUDIO)
-    kinds = both if kind == "both" else batch_kinds(kind)
+    kinds = export_kinds(kind)
     path = os.fspath(out)
     stats = ExportStats()
     with contextlib.ExitStack() as stack:
@@ -319,6 +318,15 @@ async def export_transcripts(
             commit_interval=commit_interval,
         )
     return stats
+
+
+def export_kinds(
+    kind: TranscriptKind | str | Iterable[TranscriptKind | str], /
+) -> tuple[TranscriptKind, ...]:
+    """The kinds an export's ``kind`` names: one, several, or ``"both"`` (visual, audio)."""
+    if kind == "both":
+        return (TranscriptKind.VISUAL, TranscriptKind.AUDIO)
+    return batch_kinds(kind)
 
 
 def read_id_file(path: str | os.PathLike[str], /) -> Iterator[IdItem]:
