@@ -105,6 +105,8 @@ nitpicky = True
 nitpick_ignore_regex = [
     (r"py:.*", rf"({'|'.join(_EXTERNAL_MODULES)})(\..*)?"),
     (r"py:(class|exc|obj|data)", rf"({'|'.join(_BUILTIN_NAMES)})"),
+    # The type variable of the batch engine's generic classes (Fetched[T]).
+    (r"py:class", r"memories_async\._batch\.T"),
 ]
 
 # -- HTML ------------------------------------------------------------------------------

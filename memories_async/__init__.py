@@ -10,7 +10,6 @@ except :mod:`memories_async.testing` (a fake server for tests).
 """
 
 import logging
-from importlib.metadata import PackageNotFoundError, version
 
 from ._batch import (
     BatchEvent,
@@ -55,10 +54,21 @@ from ._sinks import OutputError
 # A library logs; the application decides where the lines go.
 logging.getLogger("memories_async").addHandler(logging.NullHandler())
 
-try:
-    __version__ = version("memories-async")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0.0.0"
+
+def __getattr__(name: str) -> str:
+    # __version__ is looked up when asked for: importlib.metadata costs a command
+    # line more start-up time than the rest of the package.
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            value = version("memories-async")
+        except PackageNotFoundError:  # pragma: no cover - running from a source tree
+            value = "0.0.0"
+        globals()["__version__"] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "APIError",

@@ -39,7 +39,7 @@ import math
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Generic, Self, TypeVar
 
 import attrs
 
@@ -47,14 +47,20 @@ from ._errors import AccountError, AccountHaltedError, InvalidVideoNumberError, 
 from ._models import Transcript, TranscriptKind
 from ._protocol import check_video_no
 
+T = TypeVar("T")
+
 
 @attrs.frozen(slots=True)
-class Fetched:
-    """A transcript that was fetched."""
+class Fetched(Generic[T]):
+    """A transcript that was fetched.
+
+    ``transcript`` is a :class:`~memories_async.Transcript` in every batch the client
+    makes; the engine itself passes on whatever its fetch function returned.
+    """
 
     video_no: str
     kind: TranscriptKind
-    transcript: Transcript
+    transcript: T
     attempts: int
     """Attempts made, the successful one included."""
     elapsed: float
@@ -86,7 +92,7 @@ class Failed:
         return False
 
 
-Outcome = Fetched | Failed
+Outcome = Fetched[Transcript] | Failed
 """What the batch yields for each (video number, kind)."""
 
 
@@ -193,7 +199,7 @@ def batch_kinds(
 _DONE: Any = object()
 
 
-class TranscriptBatch:
+class TranscriptBatch(Generic[T]):
     """Transcripts of many videos, delivered as :data:`Outcome` objects as they complete.
 
     Made by :meth:`MemoriesClient.fetch_transcriptions`, which gives it the
@@ -206,7 +212,7 @@ class TranscriptBatch:
 
     def __init__(
         self,
-        fetch: Callable[..., Awaitable[tuple[Transcript, int]]],
+        fetch: Callable[..., Awaitable[tuple[T, int]]],
         jobs: Iterable[Any] | AsyncIterable[Any],
         *,
         kinds: tuple[TranscriptKind, ...],
@@ -229,8 +235,8 @@ class TranscriptBatch:
         self._running: set[asyncio.Task[None]] = set()
         self._feeder: asyncio.Task[None] | None = None
         self._feeding = False
-        self._outcomes: asyncio.Queue[tuple[int, Outcome] | Any] = asyncio.Queue()
-        self._pending: list[tuple[int, Outcome]] = []
+        self._outcomes: asyncio.Queue[tuple[int, Fetched[T] | Failed] | Any] = asyncio.Queue()
+        self._pending: list[tuple[int, Fetched[T] | Failed]] = []
         self._next_sequence = 0
         self._started = False
         self._finished = False
@@ -289,10 +295,10 @@ class TranscriptBatch:
 
     # -- iteration ----------------------------------------------------------------
 
-    def __aiter__(self) -> AsyncIterator[Outcome]:
+    def __aiter__(self) -> AsyncIterator[Fetched[T] | Failed]:
         return self
 
-    async def __anext__(self) -> Outcome:
+    async def __anext__(self) -> Fetched[T] | Failed:
         if not self._started:
             raise RuntimeError("use the batch as 'async with ... as batch' before iterating")
         while True:
@@ -308,7 +314,7 @@ class TranscriptBatch:
             else:
                 return self._deliver(item)
 
-    def _deliver(self, item: tuple[int, Outcome]) -> Outcome:
+    def _deliver(self, item: tuple[int, Fetched[T] | Failed]) -> Fetched[T] | Failed:
         self._next_sequence = item[0] + 1
         self._window.release()
         return item[1]
@@ -325,7 +331,7 @@ class TranscriptBatch:
                     raise error
         raise StopAsyncIteration
 
-    async def collect(self) -> dict[tuple[str, TranscriptKind], Outcome]:
+    async def collect(self) -> dict[tuple[str, TranscriptKind], Fetched[T] | Failed]:
         """Run the whole batch and return every outcome by (video number, kind)."""
         return {(o.video_no, o.kind): o async for o in self}
 
@@ -419,7 +425,7 @@ class TranscriptBatch:
             self._all_done_sent = True
             self._outcomes.put_nowait(_DONE)
 
-    async def _run(self, raw: Any, kind: TranscriptKind) -> Outcome | None:
+    async def _run(self, raw: Any, kind: TranscriptKind) -> Fetched[T] | Failed | None:
         started = time.monotonic()
         try:
             number = check_video_no(raw)
@@ -482,7 +488,9 @@ def job_of(item: tuple[Any, ...], /) -> tuple[Any, TranscriptKind]:
         raise ValueError(f"a job is a (video_no, kind) pair, got {item!r}")
     number, kind = item
     try:
-        return (number.strip() if isinstance(number, str) else number), TranscriptKind(kind)
+        if type(kind) is not TranscriptKind:
+            kind = TranscriptKind(kind)
+        return (number.strip() if isinstance(number, str) else number), kind
     except ValueError:
         raise ValueError(
             f"the kind of a job must be 'visual' or 'audio', got {kind!r} (for {number!r})"

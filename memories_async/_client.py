@@ -5,9 +5,9 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 import aiohttp
 
@@ -31,6 +31,8 @@ logger = logging.getLogger("memories_async")
 
 DEFAULT_CONCURRENCY = 16
 """Requests a batch keeps in flight unless told otherwise."""
+
+T = TypeVar("T")
 
 
 def _kind(kind: TranscriptKind | str) -> TranscriptKind:
@@ -206,6 +208,29 @@ class MemoriesClient:
 
         ``on_retry(error, attempt, wait)`` is called before each retry.
         """
+        return await self._fetch_answer(
+            video_no,
+            kind=kind,
+            unique_id=unique_id,
+            public=public,
+            on_retry=on_retry,
+            structure=structure_transcript,
+        )
+
+    async def _fetch_answer(
+        self,
+        video_no: str,
+        /,
+        *,
+        kind: TranscriptKind | str,
+        unique_id: str | None,
+        public: bool | None,
+        on_retry: OnRetry | None,
+        structure: Callable[..., T],
+    ) -> tuple[T, int]:
+        """:meth:`fetch_transcript`, the answer's data read by ``structure(data,
+        video_no=, kind=)`` (:func:`structure_transcript`, or a faster twin of it), whose
+        :class:`MemoriesError` is told the video, endpoint and attempts."""
         number = protocol.check_video_no(video_no)
         kind = _kind(kind)
         is_public = protocol.is_public(number) if public is None else public
@@ -224,7 +249,7 @@ class MemoriesClient:
             self._caption_path = True
             attempts += exc.attempts
         try:
-            return structure_transcript(data, video_no=number, kind=kind), attempts
+            return structure(data, video_no=number, kind=kind), attempts
         except MemoriesError as exc:
             exc.video_no, exc.endpoint, exc.attempts = number, endpoint, attempts
             raise
@@ -297,7 +322,7 @@ class MemoriesClient:
         dedupe: bool = True,
         unique_id: str | None = None,
         on_event: Callable[[BatchEvent], None] | None = None,
-    ) -> TranscriptBatch:
+    ) -> TranscriptBatch[Transcript]:
         """Fetch the transcripts of many videos concurrently; outcomes arrive as they complete.
 
         ::
@@ -330,19 +355,43 @@ class MemoriesClient:
         ``ordered=True`` delivers outcomes in input order instead.
         ``on_event`` receives a :class:`BatchEvent` per step of every job.
         """
-        if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int):
-            raise TypeError(f"'max_concurrency' must be an int, got {max_concurrency!r}")
-        if max_concurrency < 1:
-            raise ValueError(f"'max_concurrency' must be > 0, got {max_concurrency}")
         if isinstance(video_nos, str | bytes):
             raise TypeError(
                 "'video_nos' must be an iterable of video numbers, not one string:"
                 " wrap a single number in a list"
             )
-        return TranscriptBatch(
+        return self._batch(
             functools.partial(self.fetch_transcript, unique_id=_unique_id(unique_id, None)),
             video_nos,
             kinds=batch_kinds(kind),
+            max_concurrency=max_concurrency,
+            ordered=ordered,
+            dedupe=dedupe,
+            on_event=on_event,
+        )
+
+    def _batch(
+        self,
+        fetch: Callable[..., Awaitable[tuple[T, int]]],
+        jobs: Iterable[Any] | AsyncIterable[Any],
+        /,
+        *,
+        kinds: tuple[TranscriptKind, ...],
+        max_concurrency: int,
+        ordered: bool = False,
+        dedupe: bool = True,
+        on_event: Callable[[BatchEvent], None] | None = None,
+    ) -> TranscriptBatch[T]:
+        """A batch of ``jobs`` that calls ``fetch(video_no, kind=, on_retry=)`` for each,
+        with this client's connection pool sized for ``max_concurrency``."""
+        if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int):
+            raise TypeError(f"'max_concurrency' must be an int, got {max_concurrency!r}")
+        if max_concurrency < 1:
+            raise ValueError(f"'max_concurrency' must be > 0, got {max_concurrency}")
+        return TranscriptBatch(
+            fetch,
+            jobs,
+            kinds=kinds,
             max_concurrency=max_concurrency,
             ordered=ordered,
             dedupe=dedupe,

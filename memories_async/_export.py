@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import time
@@ -41,19 +42,18 @@ from typing import Any
 import attrs
 
 from ._batch import (
-    BatchEvent,
-    EventType,
+    Failed,
     Fetched,
     LatencyHistogram,
-    Outcome,
     batch_kinds,
     job_of,
 )
 from ._client import MemoriesClient
+from ._converter import live_rows, structure_transcript
 from ._errors import MemoriesError
-from ._formats import ExportFormat
+from ._formats import ExportFormat, jsonl_line_of_rows
 from ._ids import IdItem, NumberSet, aiter_numbers, iter_id_lines
-from ._models import TranscriptKind
+from ._models import Transcript, TranscriptKind
 from ._sinks import (
     COMMIT_EVERY,
     COMMIT_INTERVAL,
@@ -66,6 +66,16 @@ from ._sinks import (
 )
 
 logger = logging.getLogger("memories_async.export")
+
+
+@attrs.frozen(slots=True)
+class _Line:
+    """A transcript read straight into its JSON line (see :meth:`_ExportRun.structure`)."""
+
+    video_no: str
+    kind: TranscriptKind
+    data: bytes
+    empty: bool
 
 
 @attrs.define
@@ -158,6 +168,11 @@ def count_pending(
     input ends), in memory that does not grow with the file.
     """
     pending = done = 0
+    if not sink.done_count:  # nothing to look up: count the pairs
+        per_number = len(kinds)
+        for item in items:
+            pending += 1 if isinstance(item, tuple) else per_number
+        return pending, 0
     for item in items:
         for number, kind in pairs_of(item, kinds):
             if sink.is_done(number, kind):
@@ -368,6 +383,7 @@ class _ExportRun:
         self.on_progress = on_progress
         self.on_failure = on_failure
         self.seen = {kind: NumberSet() for kind in TranscriptKind}
+        self.lines = sink.format is ExportFormat.JSONL
 
     async def run(
         self,
@@ -376,12 +392,16 @@ class _ExportRun:
         heartbeat: float | None,
     ) -> None:
         """Run one batch over the jobs still to do and handle every outcome."""
-        batch = self.client.fetch_transcriptions(
+        client = self.client
+        fetch = functools.partial(
+            client._fetch_answer, unique_id=None, public=None, structure=self.structure
+        )
+        batch = client._batch(
+            fetch,
             self.jobs(video_nos),
-            kind=self.kinds,
+            kinds=self.kinds,
             max_concurrency=max_concurrency,
             dedupe=False,  # done by jobs(), which sees the sink too
-            on_event=self.on_event,
         )
         helpers = [asyncio.create_task(self.committer(), name="memories-async-commit")]
         try:
@@ -435,11 +455,6 @@ class _ExportRun:
         if self.on_progress is not None:
             self.on_progress(self.stats)
 
-    def on_event(self, event: BatchEvent) -> None:
-        """Count retries as the batches report them."""
-        if event.type in (EventType.RETRIED, EventType.RATE_LIMITED):
-            self.stats.retries += 1
-
     def fail(
         self, video_no: str, kind: TranscriptKind, code: str, attempts: int, message: str
     ) -> None:
@@ -451,26 +466,39 @@ class _ExportRun:
         if self.on_failure is not None:
             self.on_failure(record)
 
-    def handle(self, outcome: Outcome) -> None:
+    def structure(self, data: Any, *, video_no: str, kind: TranscriptKind) -> Transcript | _Line:
+        """Read an answer: as its JSON line when the output is JSONL and the answer has
+        the common shape (:func:`live_rows`), else as a :class:`Transcript`."""
+        if self.lines:
+            fast = live_rows(data, video_no=video_no)
+            if fast is not None:
+                number, rows = fast
+                return _Line(number, kind, jsonl_line_of_rows(number, kind, rows), not rows)
+        return structure_transcript(data, video_no=video_no, kind=kind)
+
+    def handle(self, outcome: Fetched[Transcript | _Line] | Failed) -> None:
         """Commit a fetched transcript, or record a failure."""
+        self.stats.retries += max(outcome.attempts - 1, 0)
         if not isinstance(outcome, Fetched):
             error = outcome.error
             code = failure_code(error)
             self.fail(outcome.video_no, outcome.kind, code, outcome.attempts, str(error))
             return
-        transcript = outcome.transcript
-        if self.sink.is_done(outcome.video_no, outcome.kind):  # pragma: no cover - deduped
-            self.stats.duplicates += 1
-            return
-        try:
-            self.sink.commit(transcript)
-        except (ValueError, TypeError) as exc:
-            self.fail(outcome.video_no, outcome.kind, "render", outcome.attempts, str(exc))
-            return
+        result = outcome.transcript
+        if isinstance(result, _Line):
+            self.sink.commit_rendered(result.video_no, result.kind, result.data)
+            empty = result.empty
+        else:
+            try:
+                self.sink.commit(result)
+            except (ValueError, TypeError) as exc:
+                self.fail(outcome.video_no, outcome.kind, "render", outcome.attempts, str(exc))
+                return
+            empty = result.is_empty
         self.stats.exported += 1
         if self.sink.pending >= self.commit_every:
             self.due.set()
-        if transcript.is_empty:
+        if empty:
             self.stats.empty += 1
         self.stats.latency.add(outcome.elapsed)
 

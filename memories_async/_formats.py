@@ -80,6 +80,7 @@ import decimal
 import enum
 import io
 import math
+import operator
 import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -141,11 +142,9 @@ _ARROW = re.compile(r"--+>")
 # The cue index pattern of SubRip readers such as the ``srt`` package.
 _NUMBER_LINE = re.compile(r"-?[0-9]+\.?[0-9]*")
 _VTT_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
-_JSONL_LINE_BREAKS = (
-    ("\u2028".encode(), b"\\u2028"),
-    ("\u2029".encode(), b"\\u2029"),
-    ("\x85".encode(), b"\\u0085"),
-)
+# The line breaks that orjson leaves unescaped, in UTF-8: LINE SEPARATOR, PARAGRAPH
+# SEPARATOR and NEXT LINE.
+_LS, _PS, _NEL = "\u2028".encode(), "\u2029".encode(), "\x85".encode()
 
 
 class _Cue(NamedTuple):
@@ -242,10 +241,32 @@ def jsonl_record(transcript: Transcript, /) -> dict[str, object]:
 
     Raises :exc:`ValueError` if a segment time is not a finite number (JSON has no NaN).
     """
-    segments: list[dict[str, object]] = []
+    segments = transcript.segments
+    if not segments:
+        return _record(transcript.video_no, transcript.kind, transcript.created_at, [], 0.0)
+    _, starts, ends, _ = zip(*segments, strict=True)
+    # The common case, checked a whole transcript at a time: every time a float, and
+    # their sum finite (a NaN or an infinity makes it NaN or infinite; an overflow
+    # of finite times too, and the slow path then finds them all finite).
+    if {*map(type, starts), *map(type, ends)} == _FLOAT and math.isfinite(sum(starts) + sum(ends)):
+        rows = [
+            {"index": index, "start": start, "end": end, "text": text}
+            for index, start, end, text in segments
+        ]
+        return _record(transcript.video_no, transcript.kind, transcript.created_at, rows, max(ends))
+    return _checked_record(transcript)
+
+
+_FLOAT = frozenset({float})
+
+
+def _checked_record(transcript: Transcript) -> dict[str, object]:
+    """:func:`jsonl_record` one segment at a time: times converted to floats, and the
+    error naming the first segment whose time is not finite."""
+    rows: list[dict[str, object]] = []
     for segment in transcript.segments:
         _require_finite(transcript, segment)
-        segments.append(
+        rows.append(
             {
                 "index": segment.index,
                 "start": float(segment.start),
@@ -253,15 +274,30 @@ def jsonl_record(transcript: Transcript, /) -> dict[str, object]:
                 "text": segment.text,
             }
         )
-    created_at = transcript.created_at
+    return _record(
+        transcript.video_no,
+        transcript.kind,
+        transcript.created_at,
+        rows,
+        float(transcript.duration),
+    )
+
+
+def _record(
+    video_no: str,
+    kind: TranscriptKind,
+    created_at: datetime | None,
+    rows: Sequence[Mapping[str, object]],
+    duration: float,
+) -> dict[str, object]:
     return {
         "schema": JSONL_SCHEMA_VERSION,
-        "video_no": transcript.video_no,
-        "kind": transcript.kind.value,
+        "video_no": video_no,
+        "kind": kind.value,
         "created_at": None if created_at is None else created_at.isoformat(),
-        "segment_count": len(segments),
-        "duration": float(transcript.duration),
-        "segments": segments,
+        "segment_count": len(rows),
+        "duration": duration,
+        "segments": rows,
     }
 
 
@@ -273,9 +309,32 @@ def to_jsonl_line(transcript: Transcript, /) -> bytes:
 
     Raises :exc:`ValueError` if a segment time is not a finite number.
     """
-    line = orjson.dumps(jsonl_record(transcript), option=orjson.OPT_APPEND_NEWLINE)
-    for raw, escaped in _JSONL_LINE_BREAKS:
-        line = line.replace(raw, escaped)
+    return _jsonl_line(jsonl_record(transcript))
+
+
+def jsonl_line_of_rows(
+    video_no: str, kind: TranscriptKind, rows: Sequence[Mapping[str, object]], /
+) -> bytes:
+    """The :func:`to_jsonl_line` of a transcript without a creation time whose segments are
+    ``rows`` (``{"index", "start", "end", "text"}`` dicts, times finite floats), without
+    building the transcript; see :func:`~memories_async._converter.live_rows`."""
+    duration = max(map(_END, rows)) if rows else 0.0
+    return _jsonl_line(_record(video_no, kind, None, rows, duration))
+
+
+_END = operator.itemgetter("end")
+
+
+def _jsonl_line(record: dict[str, object]) -> bytes:
+    line = orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
+    if line.isascii():
+        return line
+    # orjson leaves U+2028, U+2029 and U+0085 as they are; their UTF-8 forms hold the
+    # bytes E2 and 85, which a line rarely holds at all (one memchr each to know).
+    if b"\xe2" in line:
+        line = line.replace(_LS, b"\\u2028").replace(_PS, b"\\u2029")
+    if b"\x85" in line:
+        line = line.replace(_NEL, b"\\u0085")
     return line
 
 

@@ -43,6 +43,7 @@ import logging
 import math
 import random
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 
 import attrs
@@ -145,6 +146,8 @@ class RateGovernor:
         self._offline_until = -math.inf
         self._lost: str | None = None
         self._lock = asyncio.Lock()
+        self._queue: deque[asyncio.Future[float]] = deque()
+        self._pacer: asyncio.Task[None] | None = None
         self._waiting = 0
         self._first = math.inf
         self._accepted = 0
@@ -211,7 +214,10 @@ class RateGovernor:
         no coroutine; when this returns ``None`` (or the state is shared),
         await :meth:`acquire`.
         """
-        if self._waiting or (self._store is not None and self._lost is None):
+        if self._store is None:
+            if self._queue:  # waiters not served yet come first
+                return None
+        elif self._lost is None or self._waiting:
             return None
         now = self._clock()
         if self._take_here(now) > 0:
@@ -228,16 +234,52 @@ class RateGovernor:
         started = self._clock()
         self._waiting += 1
         try:
-            async with self._lock:
-                now = self._clock()
-                while (wait := await self._take(now)) > 0:
-                    await self._sleep(wait)
+            if self._store is None:
+                now = await self._queued()
+            else:
+                async with self._lock:
                     now = self._clock()
+                    while (wait := await self._take(now)) > 0:
+                        await self._sleep(wait)
+                        now = self._clock()
         finally:
             self._waiting -= 1
         if now > started:
             self._waited += now - started
         return now
+
+    def _queued(self) -> asyncio.Future[float]:
+        """A place in the queue of local waiters, resolved with the time its slot is taken.
+
+        One pacer serves the queue: it gives every waiter whose slot is due its slot at
+        once, in the same turn of the event loop, so that a queue formed once (in slow
+        start, say) drains as fast as the rate allows. Handing slots over one waiter
+        at a time would admit one request per turn of the loop, and a busy client
+        would then stay queued behind its own pacing whatever the rate.
+        """
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[float] = loop.create_future()
+        self._queue.append(future)
+        if self._pacer is None:
+            self._pacer = loop.create_task(self._pace())
+        return future
+
+    async def _pace(self) -> None:
+        """Serve the queue of local waiters in order, sleeping until each slot is free."""
+        queue = self._queue
+        try:
+            while queue:
+                if queue[0].done():  # a waiter cancelled while it waited
+                    queue.popleft()
+                    continue
+                now = self._clock()
+                wait = self._take_here(now)
+                if wait > 0:
+                    await self._sleep(wait)
+                else:
+                    queue.popleft().set_result(now)
+        finally:
+            self._pacer = None
 
     async def _take(self, now: float) -> float:
         """Take the slot if it is free now (return 0), else return the seconds until it may be.

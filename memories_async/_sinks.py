@@ -91,7 +91,6 @@ from ._errors import (
 from ._formats import ExportFormat, to_csv, to_jsonl_line, to_srt, to_txt, to_vtt
 from ._ids import NumberSet
 from ._models import Transcript, TranscriptKind
-from ._protocol import check_video_no
 
 LEDGER_SUFFIX = ".ledger"
 """Appended to a stream output's path to name its ledger."""
@@ -322,7 +321,17 @@ class Sink:
         (nothing is written) and :class:`OSError` if writing fails (the sink is then
         unusable; the next run repairs the output).
         """
+        data = render(transcript, self.format, header=self._at_start())
+        self.commit_rendered(transcript.video_no, transcript.kind, data)
+
+    def commit_rendered(self, video_no: str, kind: TranscriptKind, data: bytes, /) -> None:
+        """:meth:`commit` of a transcript already rendered in the sink's format (what
+        :func:`render` returns for it, a CSV header included when due)."""
         raise NotImplementedError
+
+    def _at_start(self) -> bool:
+        """Whether the next record is the first of its file (a CSV file has its header)."""
+        return False
 
     def sync(self) -> None:
         """Make every record committed so far durable (blocking: call it off the event loop).
@@ -480,13 +489,15 @@ class StreamFileSink(Sink):
         """How many (video, kind) pairs the ledger records."""
         return sum(len(numbers) for numbers in self._done.values())
 
-    def commit(self, transcript: Transcript, /) -> None:
-        """Append the transcript in one write; its ledger line waits for :meth:`sync`."""
+    def _at_start(self) -> bool:
+        return self._offset == 0
+
+    def commit_rendered(self, video_no: str, kind: TranscriptKind, data: bytes, /) -> None:
+        """Append the record in one write; its ledger line waits for :meth:`sync`."""
         if self._broken or self._data_fd is None or self._ledger_fd is None:
             raise OSError(f"{self.path} is closed or failed earlier; rerun to resume")
-        data = render(transcript, self.format, header=self._offset == 0)
         end = self._offset + len(data)
-        entry = f"{end}\t{transcript.kind.value}\t{transcript.video_no}\n".encode()
+        entry = f"{end}\t{kind.value}\t{video_no}\n".encode()
         try:
             if data:
                 _write_all(self._data_fd, data)
@@ -495,7 +506,7 @@ class StreamFileSink(Sink):
             raise
         self._offset = end
         self._entries.add(entry)
-        self._done[transcript.kind].add(transcript.video_no)
+        self._done[kind].add(video_no)
 
     def sync(self) -> None:
         """fsync the data, then append the ledger lines of the records it holds and fsync."""
@@ -541,14 +552,18 @@ def _parse_ledger_entry(raw: bytes) -> tuple[int, TranscriptKind, str] | None:
     parts = raw[:-1].split(b"\t")
     if len(parts) != 3 or not parts[0].isdigit():
         return None
+    kind = _LEDGER_KINDS.get(parts[1])
     try:
-        kind = TranscriptKind(parts[1].decode("ascii"))
         number = parts[2].decode("utf-8")
-        if check_video_no(number) != number:
-            return None
-    except (ValueError, InvalidVideoNumberError):
+    except UnicodeDecodeError:
+        return None
+    # What check_video_no accepts unchanged: no whitespace or control character at all.
+    if kind is None or not number or not number.isprintable() or " " in number:
         return None
     return int(parts[0]), kind, number
+
+
+_LEDGER_KINDS = {kind.value.encode(): kind for kind in TranscriptKind}
 
 
 class StdoutSink(Sink):
@@ -577,13 +592,15 @@ class StdoutSink(Sink):
         """How many pairs this run wrote."""
         return len(self._done)
 
-    def commit(self, transcript: Transcript, /) -> None:
-        """Write the transcript and flush."""
-        data = render(transcript, self.format, header=self._written == 0)
+    def _at_start(self) -> bool:
+        return self._written == 0
+
+    def commit_rendered(self, video_no: str, kind: TranscriptKind, data: bytes, /) -> None:
+        """Write the record and flush."""
         self._stream.write(data)
         self._stream.flush()
         self._written += len(data)
-        self._done.add((transcript.video_no, transcript.kind))
+        self._done.add((video_no, kind))
 
 
 class DirectorySink(Sink):
@@ -657,12 +674,11 @@ class DirectorySink(Sink):
         """How many files of this format the directory holds."""
         return len(self._names)
 
-    def commit(self, transcript: Transcript, /) -> None:
+    def commit_rendered(self, video_no: str, kind: TranscriptKind, data: bytes, /) -> None:
         """Write a temporary file; :meth:`sync` makes it durable and renames it into place."""
         if self._broken or self._dir_fd is None:
             raise OSError(f"{self.directory} is closed or failed earlier; rerun to resume")
-        name = file_name(transcript.video_no, transcript.kind, self.format)
-        data = render(transcript, self.format)
+        name = file_name(video_no, kind, self.format)
         self._counter += 1
         temp = os.path.join(
             self.directory, f"{TEMP_PREFIX}{os.getpid()}-{self._counter}{TEMP_SUFFIX}"

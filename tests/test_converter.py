@@ -722,3 +722,88 @@ def test_unstructure_video_uses_model_names() -> None:
     assert plain["video_no"] == "VI625685456915968000"
     assert plain["name"] == "clip.mp4"
     assert plain["status"] == "PARSE"
+
+
+# --- the fast twin of the JSON-line export -------------------------------------------------------
+
+# Values a segment field may hold on the wire, well-formed or not: the twins must agree on
+# every one (accepting the same, and building the same).
+field_values = st.one_of(
+    st.integers(min_value=-(2**63), max_value=2**63),
+    st.booleans(),
+    st.none(),
+    st.floats(),  # NaN and infinities included
+    st.sampled_from(["0", "1.5", " 2 ", "-0", "1e3", "NaN", "inf", "-Infinity", "", "x", "0x1"]),
+    texts,
+    st.lists(st.integers(), max_size=2),
+)
+SEGMENT_FIELDS = ("index", "content", "startTime", "endTime")
+
+
+@st.composite
+def wire_items(draw: st.DrawFn) -> Any:
+    """A ``transcriptions`` list: mostly well-formed live segments, with every kind of damage."""
+    good = [
+        {"index": i, "content": t, "startTime": str(s), "endTime": e}
+        for i, s, e, t in draw(live_segments)
+    ]
+    for item in good:
+        for field in draw(st.lists(st.sampled_from(SEGMENT_FIELDS), max_size=2)):
+            if draw(st.booleans()):
+                item.pop(field, None)
+            else:
+                item[field] = draw(field_values)
+        item.update(draw(st.dictionaries(texts, field_values, max_size=2)))
+    extra = draw(st.lists(st.none() | st.integers() | texts, max_size=1))
+    return draw(st.permutations([*good, *extra])) if extra else good
+
+
+@given(items=wire_items())
+def test_live_rows_accept_and_build_what_live_segments_do(items: Any) -> None:
+    from memories_async._converter import _live_rows, _live_segments
+
+    segments = _live_segments(items)
+    rows = _live_rows(items)
+    if segments is None:
+        assert rows is None
+    else:
+        assert rows == [segment._asdict() for segment in segments]
+        assert all(type(row["start"]) is float and type(row["end"]) is float for row in rows)
+
+
+@given(
+    items=wire_items(),
+    answered=st.sampled_from([None, ASKED, "VI625685456915968000", ""]),
+    created=st.none() | millis,
+    kind=st.sampled_from(TranscriptKind),
+)
+def test_the_json_line_of_live_rows_is_that_of_the_transcript(
+    items: Any, answered: str | None, created: int | None, kind: TranscriptKind
+) -> None:
+    from memories_async._converter import live_rows
+    from memories_async._formats import jsonl_line_of_rows, to_jsonl_line
+
+    data: dict[str, Any] = {"transcriptions": items}
+    if answered is not None:
+        data["videoNo"] = answered
+    if created is not None:
+        data["createTime"] = created
+    fast = live_rows(data, video_no=ASKED)
+    try:
+        transcript = structure_transcript(data, video_no=ASKED, kind=kind)
+    except DecodeError:
+        assert fast is None  # the slow path raises the error that names the field
+        return
+    if fast is None:
+        return  # the slow path reads what the twin leaves to it
+    assert created is None
+    number, rows = fast
+    assert number == transcript.video_no
+    assert jsonl_line_of_rows(number, kind, rows) == to_jsonl_line(transcript)
+
+
+@pytest.mark.parametrize("data", [None, [], "x", {"transcriptions": None}, {"segments": []}])
+def test_live_rows_leave_other_shapes_to_structure_transcript(data: Any) -> None:
+    from memories_async._converter import live_rows
+
+    assert live_rows(data, video_no=ASKED) is None

@@ -373,6 +373,9 @@ class _PickySink(Sink):
             raise ValueError("segment 0 has a time that is not a finite number")
         self.inner.commit(transcript)
 
+    def commit_rendered(self, video_no: str, kind: TranscriptKind, data: bytes, /) -> None:
+        self.inner.commit_rendered(video_no, kind, data)
+
 
 @pytest.mark.asyncio
 async def test_a_transcript_that_cannot_be_rendered_is_a_failure(
@@ -384,7 +387,9 @@ async def test_a_transcript_that_cannot_be_rendered_is_a_failure(
     stats = ExportStats()
     seen: list[FailureRecord] = []
     async with client_for(server) as client:
-        with StreamFileSink(str(tmp_path / "o.jsonl"), ExportFormat.JSONL) as inner:
+        # CSV: a JSON line is rendered as the answer is read, and reading refuses what
+        # could not be rendered; a CSV row is rendered by the sink.
+        with StreamFileSink(str(tmp_path / "o.csv"), ExportFormat.CSV) as inner:
             await export_to_sink(
                 client,
                 aiter_numbers(ids),
@@ -473,6 +478,8 @@ def test_pairs_of_an_item() -> None:
 
 def test_count_pending(tmp_path: Path) -> None:
     with StreamFileSink(str(tmp_path / "o.jsonl"), ExportFormat.JSONL) as sink:
+        # An empty output holds nothing to look up: every pair is pending.
+        assert count_pending(["VI1", ("VI2", AUDIO), "VI1"], BOTH, sink) == (5, 0)
         sink.commit(Transcript("VI1", VISUAL))
         assert count_pending(["VI1", "VI2"], BOTH, sink) == (3, 1)
         # A pair counts once, also beside the same number bare.

@@ -114,22 +114,78 @@ def test_a_line_of_exactly_the_limit_is_read() -> None:
 
 
 class _CountingStream(io.BytesIO):
-    """Counts the lines handed out, to prove that reading is lazy."""
+    """Counts the bytes handed out, to prove that reading is lazy."""
 
-    def __init__(self, data: bytes) -> None:
+    def __init__(self, data: bytes, *, most: int | None = None) -> None:
         super().__init__(data)
-        self.lines_read = 0
+        self.bytes_read = 0
+        self.most = most
 
-    def readline(self, size: int | None = -1) -> bytes:
-        self.lines_read += 1
-        return super().readline(size)
+    def read1(self, size: int | None = -1) -> bytes:
+        if self.most is not None and size is not None and size >= 0:
+            size = min(size, self.most)
+        data = super().read1(size)
+        self.bytes_read += len(data)
+        return data
 
 
 def test_iter_id_lines_reads_lazily() -> None:
-    stream = _CountingStream(b"".join(f"VI{n}\n".encode() for n in range(10_000)))
+    data = b"".join(f"VI{n}\n".encode() for n in range(1_000_000))
+    stream = _CountingStream(data)
     lines = iter_id_lines(stream, "ids.txt")
     assert next(lines) == (1, "VI0")
-    assert stream.lines_read == 1
+    assert 0 < stream.bytes_read < len(data) / 10
+
+
+_MIXED = (
+    b"\xef\xbb\xbfVI1\r\n# a comment\n\n  VI2  \nVI3\taudio\tE\nVI4\tvisual\n"
+    b"\xef\xbb\xbfVI5\nVI6\tnot a kind\n\xc3\xa9t\xc3\xa9\n#VI7\nVI8"
+)
+
+
+@pytest.mark.parametrize("most", [1, 2, 3, 5, 7, 64, None])
+def test_lines_split_across_reads_are_read_as_whole_lines(most: int | None) -> None:
+    # However the stream hands its bytes over (a pipe gives what it holds), each line
+    # is the line parse_id_line reads, with its own number.
+    expected = [
+        (n, item)
+        for n, raw in enumerate(_MIXED.split(b"\n"), start=1)
+        if (item := parse_id_line(raw)) is not None
+    ]
+    assert expected[-1] == (11, "VI8")  # the last line has no line end
+    assert list(iter_id_lines(_CountingStream(_MIXED, most=most), "x")) == expected
+
+
+@pytest.mark.parametrize("most", [1, 3, None])
+@pytest.mark.parametrize(
+    ("bad", "reason"),
+    [(b"VI\xff2", "not UTF-8"), (b"VI 2", "whitespace"), (b"VI\x012", "control")],
+)
+def test_a_malformed_line_is_named_wherever_the_reads_split(
+    most: int | None, bad: bytes, reason: str
+) -> None:
+    stream = _CountingStream(b"VI1\n\xc3\xa9\n" + bad + b"\nVI3\n", most=most)
+    lines = iter_id_lines(stream, "f")
+    assert [next(lines), next(lines)] == [(1, "VI1"), (2, "\u00e9")]
+    with pytest.raises(IdInputError, match=f"f line 3: .*{reason}"):
+        next(lines)
+
+
+def test_an_overlong_line_without_a_line_end_is_refused_before_it_is_read_whole() -> None:
+    stream = _CountingStream(b"VI1\n" + b"A" * (50 * MAX_LINE_BYTES), most=MAX_LINE_BYTES // 2)
+    lines = iter_id_lines(stream, "big.bin")
+    assert next(lines) == (1, "VI1")
+    with pytest.raises(IdInputError, match="line 2: line longer than"):
+        next(lines)
+    assert stream.bytes_read < 4 * MAX_LINE_BYTES
+
+
+def test_an_overlong_line_of_wide_characters_is_measured_in_bytes() -> None:
+    wide = "\u00e9" * (MAX_LINE_BYTES // 2 + 1)  # under the limit in characters, not in bytes
+    with pytest.raises(IdInputError, match="line 1: line longer than"):
+        list(iter_id_lines(io.BytesIO(wide.encode()), "x"))
+    fits = "\u00e9" * (MAX_LINE_BYTES // 2)
+    assert list(iter_id_lines(io.BytesIO(fits.encode()), "x")) == [(1, fits)]
 
 
 def test_count_distinct_validates_the_whole_file() -> None:
