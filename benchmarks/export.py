@@ -83,6 +83,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--out", type=Path, default=HERE / ".export")
+    parser.add_argument(
+        "--memory",
+        type=int,
+        nargs=2,
+        default=[2_000, 100_000],
+        metavar=("SMALL", "LARGE"),
+        help="id counts whose peak RSS the memory section compares",
+    )
+    parser.add_argument("--resume-pairs", type=int, default=1_000_000)
+    parser.add_argument("--skip-memory", action="store_true")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("MEMORIES_")}
@@ -118,6 +128,10 @@ def main(argv: list[str] | None = None) -> int:
                         resumed = timed(pinned(0, command), env)
                         rows.setdefault("sdk export, rerun over its output", []).append(resumed)
     report = summarise(rows, args)
+    if not args.skip_memory:
+        memory = measure_memory(args, env)
+        rows.update(memory)
+        report += "\n" + summarise_memory(memory, args)
     (args.out / "results.json").write_text(
         json.dumps({"rows": rows, "args": vars(args)}, default=str, indent=1)
     )
@@ -126,23 +140,108 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def measure_memory(
+    args: argparse.Namespace, env: dict[str, str]
+) -> dict[str, list[dict[str, float]]]:
+    """Peak RSS of the export command over ``args.memory`` ids (the server's answers
+    small, 5 segments: the memory the ids cost is what is measured), twice each, and a
+    rerun over a ledger of ``args.resume_pairs`` done pairs (nothing left to fetch)."""
+    small, large = args.memory
+    rows: dict[str, list[dict[str, float]]] = {}
+    with tempfile.TemporaryDirectory() as scratch_name:
+        scratch = Path(scratch_name)
+        with procs.running_server(server_argv(large, 5)) as url:
+            run_env = {**env, "MEMORIES_API_KEY": KEY, "MEMORIES_BASE_URL": url}
+            for count in (small, large) * 2:
+                ids = scratch / f"ids-{count}.txt"
+                ids.write_text("".join(f"{n}\n" for n in payloads.video_nos(count)))
+                out = scratch / f"mem-{count}.jsonl"
+                for stale in (out, Path(f"{out}.ledger")):
+                    stale.unlink(missing_ok=True)
+                command = ["memories-async", "export", "--ids", str(ids), "--out", str(out)]
+                command += ["--concurrency", str(args.concurrency), "-q"]
+                result = timed(pinned(0, command), run_env)
+                rows.setdefault(f"export of {count:,} ids", []).append(result)
+                print(f"  {count:,} ids: rss {result['rss_mb']:.1f} MB", flush=True)
+        rows[f"rerun over a ledger of {args.resume_pairs:,} pairs"] = [
+            resume_over_ledger(scratch, args.resume_pairs, env)
+        ]
+    return rows
+
+
+def resume_over_ledger(scratch: Path, pairs: int, env: dict[str, str]) -> dict[str, float]:
+    """Rerun ``export`` over a ledger of ``pairs`` committed records and the id file that
+    made them: the whole process, from start to its summary, nothing left to fetch."""
+    from memories_async._sinks import LEDGER_VERSION
+
+    numbers = [f"VI{600000000000000000 + n:018d}" for n in range(pairs)]
+    out, record = scratch / "big.jsonl", 40
+    with open(f"{out}.ledger", "w", encoding="ascii") as ledger:
+        ledger.write(f"memories-async export ledger {LEDGER_VERSION} jsonl\n")
+        ledger.writelines(
+            f"{(n + 1) * record}\tvisual\t{number}\n" for n, number in enumerate(numbers)
+        )
+    with open(out, "wb") as data:
+        data.truncate(pairs * record)
+    ids = scratch / "big-ids.txt"
+    ids.write_text("".join(f"{number}\n" for number in numbers))
+    del numbers
+    # Nothing is fetched: the address is never called.
+    run_env = {**env, "MEMORIES_API_KEY": KEY, "MEMORIES_BASE_URL": "http://127.0.0.1:9"}
+    command = ["memories-async", "export", "--ids", str(ids), "--out", str(out), "-q"]
+    result = timed(pinned(0, command), run_env)
+    print(f"  rerun over {pairs:,} done pairs: wall {result['wall']:.2f}s", flush=True)
+    return result
+
+
+def summarise_memory(rows: dict[str, list[dict[str, float]]], args: argparse.Namespace) -> str:
+    small, large = args.memory
+    peak = {name: statistics.median(r["rss_mb"] for r in runs) for name, runs in rows.items()}
+    base = peak[f"export of {small:,} ids"]
+    resume = rows[f"rerun over a ledger of {args.resume_pairs:,} pairs"][0]
+    lines = [
+        "Peak RSS of the export command (medians of 2 runs), and a rerun with nothing to"
+        " fetch over a large ledger:",
+        "",
+        "| run | peak RSS MB | ratio | wall s |",
+        "|:---|---:|---:|---:|",
+    ]
+    for name, runs in rows.items():
+        wall = statistics.median(r["wall"] for r in runs)
+        lines.append(f"| {name} | {peak[name]:.1f} | {peak[name] / base:.2f} | {wall:.2f} |")
+    lines.append("")
+    lines.append(
+        f"Peak RSS {large:,} / {small:,} ids: {peak[f'export of {large:,} ids'] / base:.2f};"
+        f" rerun over {args.resume_pairs:,} pairs: {resume['rss_mb']:.0f} MB,"
+        f" {resume['wall']:.2f} s."
+    )
+    return "\n".join(lines) + "\n"
+
+
 def summarise(rows: dict[str, list[dict[str, float]]], args: argparse.Namespace) -> str:
+    """The table of medians. A ratio is the median of the ratios of the runs made side by
+    side (run ``k`` of a client over run ``k`` of the loop): on a shared machine whose
+    speed drifts during a run, the ratio of two medians can be off by a tenth."""
     medians = {
         name: {key: statistics.median(r[key] for r in runs) for key in ("cpu", "wall", "rss_mb")}
         for name, runs in rows.items()
     }
-    base = medians["aiohttp + orjson loop"]
+    loop = rows["aiohttp + orjson loop"]
+
+    def ratio(runs: list[dict[str, float]], key: str) -> float:
+        return statistics.median(r[key] / base[key] for r, base in zip(runs, loop, strict=False))
+
     lines = [
         f"Export of {args.ids:,} transcripts at concurrency {args.concurrency}, medians of"
-        f" {args.repeat} alternating runs:",
+        f" {args.repeat} alternating runs (ratios: medians of the runs' own ratios):",
         "",
         "| client | CPU s | CPU ratio | wall s | wall ratio | peak RSS MB |",
         "|:---|---:|---:|---:|---:|---:|",
     ]
     for name, m in medians.items():
         lines.append(
-            f"| {name} | {m['cpu']:.2f} | {m['cpu'] / base['cpu']:.2f} | {m['wall']:.2f}"
-            f" | {m['wall'] / base['wall']:.2f} | {m['rss_mb']:.0f} |"
+            f"| {name} | {m['cpu']:.2f} | {ratio(rows[name], 'cpu'):.2f} | {m['wall']:.2f}"
+            f" | {ratio(rows[name], 'wall'):.2f} | {m['rss_mb']:.0f} |"
         )
     return "\n".join(lines) + "\n"
 

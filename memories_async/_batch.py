@@ -221,6 +221,7 @@ class TranscriptBatch(Generic[T]):
         dedupe: bool,
         on_event: Callable[[BatchEvent], None] | None,
         prepare: Callable[[int], None] | None = None,
+        latency: LatencyHistogram | None = None,
     ) -> None:
         self._fetch = fetch
         self._prepare = prepare
@@ -249,7 +250,7 @@ class TranscriptBatch(Generic[T]):
         self._queued = self._succeeded = self._failed = 0
         self._in_flight = self._peak_in_flight = 0
         self._retries = self._rate_limited = self._duplicates = 0
-        self._latency = LatencyHistogram()
+        self._latency = LatencyHistogram() if latency is None else latency
 
     def __repr__(self) -> str:
         s = self.stats()

@@ -12,7 +12,7 @@ from typing import Any, Self, TypeVar
 import aiohttp
 
 from . import _protocol as protocol
-from ._batch import BatchEvent, Outcome, TranscriptBatch, batch_kinds
+from ._batch import BatchEvent, LatencyHistogram, Outcome, TranscriptBatch, batch_kinds
 from ._config import Config, RetryPolicy
 from ._converter import (
     structure_transcript,
@@ -381,9 +381,11 @@ class MemoriesClient:
         ordered: bool = False,
         dedupe: bool = True,
         on_event: Callable[[BatchEvent], None] | None = None,
+        latency: LatencyHistogram | None = None,
     ) -> TranscriptBatch[T]:
         """A batch of ``jobs`` that calls ``fetch(video_no, kind=, on_retry=)`` for each,
-        with this client's connection pool sized for ``max_concurrency``."""
+        with this client's connection pool sized for ``max_concurrency``; ``latency``
+        is the histogram its answers' latencies go to (its own by default)."""
         if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int):
             raise TypeError(f"'max_concurrency' must be an int, got {max_concurrency!r}")
         if max_concurrency < 1:
@@ -397,6 +399,7 @@ class MemoriesClient:
             dedupe=dedupe,
             on_event=on_event,
             prepare=self._ensure_pool,
+            latency=latency,
         )
 
     async def gather_transcriptions(

@@ -317,13 +317,41 @@ def live_rows(data: Any, *, video_no: str) -> tuple[str, list[dict[str, Any]]] |
 
 
 def _live_rows(items: list[Any]) -> list[dict[str, Any]] | None:
-    """:func:`_live_segments` as a dict per segment instead of a :class:`Segment`."""
-    fields = _live_fields(items)
-    if fields is None:
+    """:func:`_live_fields` building a dict per segment, the row of a JSON line.
+
+    A twin, not a wrapper: building the dicts in the same loop costs a fifth less than
+    building them from the fields afterwards, and a JSON-line export spends most of its
+    own CPU here. The two must accept exactly the same items and agree on every value
+    (a Hypothesis test runs them side by side on well-formed and damaged answers).
+    """
+    if not items:
+        return []
+    first = items[0]
+    if type(first) is not dict or "content" not in first:
         return None
-    return [
-        {"index": i, "start": start, "end": end, "text": text} for i, start, end, text in fields
-    ]
+    rows: list[dict[str, Any]] = []
+    append = rows.append
+    try:
+        for item in items:
+            index = item["index"]
+            text = item["content"]
+            raw_start = item["startTime"]
+            raw_end = item["endTime"]
+            if (
+                type(index) is not int
+                or type(text) is not str
+                or type(raw_start) is bool
+                or type(raw_end) is bool
+            ):
+                return None
+            start = float(raw_start)
+            end = float(raw_end)
+            if start - start != 0.0 or end - end != 0.0:  # NaN or infinity
+                return None
+            append({"index": index, "start": start, "end": end, "text": text})
+    except (KeyError, TypeError, ValueError):
+        return None
+    return rows
 
 
 def _answered_video_no(data: Mapping[str, Any], asked: str) -> str:

@@ -108,7 +108,8 @@ class ExportStats:
     started: float = attrs.field(factory=time.monotonic)
     finished: float | None = None
     latency: LatencyHistogram = attrs.field(factory=LatencyHistogram)
-    """Seconds per exported transcript, retries included."""
+    """Seconds from the first attempt to the answer of each transcript fetched, retries
+    included."""
 
     @property
     def done(self) -> int:
@@ -402,6 +403,7 @@ class _ExportRun:
             kinds=self.kinds,
             max_concurrency=max_concurrency,
             dedupe=False,  # done by jobs(), which sees the sink too
+            latency=self.stats.latency,
         )
         helpers = [asyncio.create_task(self.committer(), name="memories-async-commit")]
         try:
@@ -411,7 +413,9 @@ class _ExportRun:
                     helpers.append(beat)
                 async for outcome in batch:
                     self.handle(outcome)
-                    self.progress()
+                    # Refusals are retried: only an outcome of several attempts (or
+                    # the heartbeat) can bring news of them.
+                    self.progress(refused=outcome.attempts > 1)
             await self.helpers_done(helpers)
             await asyncio.to_thread(self.flush)  # the last group
         finally:
@@ -447,11 +451,13 @@ class _ExportRun:
         if self.failures is not None:
             self.failures.sync()
 
-    def progress(self) -> None:
-        """Refresh the rate-limit count and pass the stats to ``on_progress``."""
-        governor = self.client.governor.stats()
-        self.stats.rate_limited = governor.refused
+    def progress(self, *, refused: bool = True) -> None:
+        """Refresh the pacing (and, with ``refused``, the rate-limit count) and pass the
+        stats to ``on_progress``."""
+        governor = self.client.governor
         self.stats.pacing = governor.rate
+        if refused:
+            self.stats.rate_limited = governor.stats().refused
         if self.on_progress is not None:
             self.on_progress(self.stats)
 
@@ -495,12 +501,15 @@ class _ExportRun:
                 self.fail(outcome.video_no, outcome.kind, "render", outcome.attempts, str(exc))
                 return
             empty = result.is_empty
+        if result.video_no == outcome.video_no:
+            # The output remembers it now: what jobs() remembers is what is in flight
+            # or failed, so memory grows with one set of numbers, not two.
+            self.seen[outcome.kind].discard(outcome.video_no)
         self.stats.exported += 1
         if self.sink.pending >= self.commit_every:
             self.due.set()
         if empty:
             self.stats.empty += 1
-        self.stats.latency.add(outcome.elapsed)
 
     async def jobs(self, items: AsyncIterable[IdItem]) -> AsyncIterator[tuple[str, TranscriptKind]]:
         """Yield each (video, kind) of ``items`` that is new and that the sink does not hold."""
@@ -518,10 +527,8 @@ class _ExportRun:
                         stats.skipped += 1
                         repeated = False
                         continue
-                    numbers = seen[kind]
-                    if number in numbers:
+                    if not seen[kind].add_new(number):
                         continue
-                    numbers.add(number)
                     repeated = False
                     stats.queued += 1
                     yield number, kind

@@ -26,7 +26,10 @@ read on a background thread so a slow producer (or a terminal) never blocks the 
 from __future__ import annotations
 
 import asyncio
+import bisect
+import heapq
 import threading
+from array import array
 from collections.abc import AsyncGenerator, Iterable, Iterator
 from typing import IO, Any
 
@@ -52,17 +55,26 @@ _PUMP_WINDOW = 1024
 
 
 class NumberSet:
-    """A set of video numbers that costs about 60 bytes a number instead of 100.
+    """A set of video numbers, compact where it grows with the work and fast where it is
+    looked up most.
 
     The service's numbers are ``VI`` and 18 digits: those are kept as integers (exactly:
-    the digits have a fixed width), any other number as its string. What an export keeps
-    to resume and to drop repeats is one of these per kind.
+    the digits have a fixed width), any other number as its string. Numbers added as an
+    export runs live in a sorted ``array`` of 8 bytes each, looked up by bisection; the
+    newest in a small set beside it, merged into the array whenever that set holds a
+    quarter as many (at least :data:`_MERGE_AT`), so a run of adds costs a constant time
+    each, amortised. Numbers :meth:`load`-ed from a ledger when an export resumes live in
+    a plain set of integers (about 60 bytes each, a tenth of a microsecond to look up):
+    every number of the input is looked up there, twice. What an export keeps to resume
+    and to drop repeats is one of these per kind.
     """
 
-    __slots__ = ("_other", "_packed")
+    __slots__ = ("_loaded", "_other", "_recent", "_sorted")
 
     def __init__(self) -> None:
-        self._packed: set[int] = set()
+        self._loaded: set[int] = set()
+        self._sorted = array("q")
+        self._recent: set[int] = set()
         self._other: set[str] = set()
 
     @staticmethod
@@ -72,22 +84,75 @@ class NumberSet:
             return int(digits)
         return None
 
+    def _has(self, packed: int) -> bool:
+        if packed in self._loaded or packed in self._recent:
+            return True
+        numbers = self._sorted
+        if not numbers:
+            return False
+        at = bisect.bisect_left(numbers, packed)
+        return at < len(numbers) and numbers[at] == packed
+
+    def _add_packed(self, packed: int) -> None:
+        recent = self._recent
+        recent.add(packed)
+        if len(recent) >= _MERGE_AT and len(recent) >= len(self._sorted) >> 2:
+            # One pass over both, one number at a time: no list of every number.
+            self._sorted = array("q", heapq.merge(self._sorted, sorted(recent)))
+            self._recent = set()
+
     def add(self, number: str, /) -> None:
         """Add a number."""
+        self.add_new(number)
+
+    def add_new(self, number: str, /) -> bool:
+        """Add a number; return whether it was new (``in`` and :meth:`add` in one step)."""
+        packed = self._pack(number)
+        if packed is None:
+            if number in self._other:
+                return False
+            self._other.add(number)
+            return True
+        if self._has(packed):
+            return False
+        self._add_packed(packed)
+        return True
+
+    def load(self, number: str, /) -> None:
+        """Add a number read from a ledger, where lookups are fast (see the class)."""
         packed = self._pack(number)
         if packed is None:
             self._other.add(number)
+        elif not (self._recent or self._sorted) or not self._has(packed):
+            self._loaded.add(packed)
+
+    def discard(self, number: str, /) -> None:
+        """Remove a number if present."""
+        packed = self._pack(number)
+        if packed is None:
+            self._other.discard(number)
+        elif packed in self._loaded:
+            self._loaded.discard(packed)
+        elif packed in self._recent:
+            self._recent.discard(packed)
         else:
-            self._packed.add(packed)
+            numbers = self._sorted
+            at = bisect.bisect_left(numbers, packed)
+            if at < len(numbers) and numbers[at] == packed:
+                del numbers[at]
 
     def __contains__(self, number: object, /) -> bool:
         if not isinstance(number, str):
             return False
         packed = self._pack(number)
-        return number in self._other if packed is None else packed in self._packed
+        return number in self._other if packed is None else self._has(packed)
 
     def __len__(self) -> int:
-        return len(self._packed) + len(self._other)
+        return len(self._loaded) + len(self._sorted) + len(self._recent) + len(self._other)
+
+
+_MERGE_AT = 16_384
+"""The fewest new numbers a :class:`NumberSet` merges into its array at once."""
 
 
 class IdInputError(ValueError):

@@ -293,7 +293,6 @@ class QuotaRules:
     def _judge_up(self, state: QuotaEstimate, now: float, binding: bool) -> None:
         rate = state.rate
         assert rate is not None
-        expected = state.sent * state.noise
         # With noise, fewer answers would fail one trial in five by chance at 20 %.
         clean = 1 if state.slow_start else PROBE_SUCCESSES
         needed = NOISY_TRIAL if state.noise else clean
@@ -301,15 +300,7 @@ class QuotaRules:
         decided = state.sent >= needed and ok >= min(needed, 3)
         # With noise, a clean start passes early: more would be asked of chance.
         decided = decided or (state.refused == 0 and ok >= PROBE_SUCCESSES)
-        too_many = state.refused >= 1 + expected + 2 * math.sqrt(expected)
-        # The probe must deliver at least half the gain in accepted requests it
-        # aims at (its refusals allow for the tolerated share, and chance).
-        gain = rate / state.good if state.good > 0 else 2.0
-        allowed = 1 - (1 - state.noise) * (1 + gain) / (2 * gain)
-        spread = math.sqrt(state.noise * (1 - state.noise) / state.sent)
-        if too_many or (
-            decided and state.refused > max(allowed, state.noise + spread) * state.sent
-        ):
+        if state.refused and self._probe_failed(state, rate, decided=decided):
             state.bad, state.bad_at = min(state.bad, rate), now
             if state.slow_start:
                 # A server's burst may have let a fast start through: what it
@@ -339,6 +330,19 @@ class QuotaRules:
             self._try(state, now, Trial.UP, min(2 * rate, MAX_RATE), "slow start")
         # Otherwise the rate is not what limits the callers: slow start stays open,
         # growing again when they wait, and ends only with a refusal.
+
+    @staticmethod
+    def _probe_failed(state: QuotaEstimate, rate: float, *, decided: bool) -> bool:
+        """Whether the refusals of an upward trial fail it (there are some)."""
+        expected = state.sent * state.noise
+        if state.refused >= 1 + expected + 2 * math.sqrt(expected):
+            return True
+        # The probe must deliver at least half the gain in accepted requests it
+        # aims at (its refusals allow for the tolerated share, and chance).
+        gain = rate / state.good if state.good > 0 else 2.0
+        allowed = 1 - (1 - state.noise) * (1 + gain) / (2 * gain)
+        spread = math.sqrt(state.noise * (1 - state.noise) / state.sent)
+        return decided and state.refused > max(allowed, state.noise + spread) * state.sent
 
     def _judge_down(self, state: QuotaEstimate, now: float) -> None:
         if not self._interval_done(state, now):

@@ -454,7 +454,7 @@ class StreamFileSink(Sink):
                     bad_line = line_no  # tolerated only as the last line
                     continue
                 committed, kind, video_no = entry
-                self._done[kind].add(video_no)
+                self._done[kind].load(video_no)
                 good_end += len(raw)
         return committed, good_end, True
 
@@ -581,16 +581,16 @@ class StdoutSink(Sink):
         self.format = fmt
         self._stream = stream
         self._written = 0
-        self._done: set[tuple[str, TranscriptKind]] = set()
+        self._done = {kind: NumberSet() for kind in TranscriptKind}
 
     def is_done(self, video_no: str, kind: TranscriptKind, /) -> bool:
         """Whether this run wrote this video and kind."""
-        return (video_no, kind) in self._done
+        return video_no in self._done[kind]
 
     @property
     def done_count(self) -> int:
         """How many pairs this run wrote."""
-        return len(self._done)
+        return sum(len(numbers) for numbers in self._done.values())
 
     def _at_start(self) -> bool:
         return self._written == 0
@@ -600,7 +600,7 @@ class StdoutSink(Sink):
         self._stream.write(data)
         self._stream.flush()
         self._written += len(data)
-        self._done.add((video_no, kind))
+        self._done[kind].add(video_no)
 
 
 class DirectorySink(Sink):

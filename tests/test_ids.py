@@ -8,6 +8,8 @@ import os
 import threading
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from memories_async import TranscriptKind
 from memories_async._ids import (
@@ -279,3 +281,55 @@ def test_number_set_holds_any_number_exactly() -> None:
     assert "PI-590000000000000001" in numbers
     assert "VI٦06041694843813888" not in numbers  # digits, not ASCII ones
     assert 606041694843813888 not in numbers
+
+
+def test_number_set_add_new_says_whether_the_number_was_new() -> None:
+    numbers = NumberSet()
+    for number in ["VI606041694843813888", "PI-590000000000000001", "VI٦06041694843813888"]:
+        assert numbers.add_new(number)
+        assert not numbers.add_new(number)
+        assert number in numbers
+    assert not numbers.add_new("VI606041694843813888")
+    assert numbers.add_new("VI606041694843813889")
+    assert len(numbers) == 4
+
+
+def test_number_set_discard() -> None:
+    numbers = NumberSet()
+    for number in ["VI606041694843813888", "PI-590000000000000001"]:
+        numbers.add(number)
+        numbers.discard(number)
+        assert number not in numbers
+        numbers.discard(number)  # absent: nothing happens
+    assert len(numbers) == 0
+
+
+_NUMBERS = st.one_of(
+    st.integers(min_value=0, max_value=10**18 - 1).map(lambda n: f"VI{n:018d}"),
+    st.integers(min_value=0, max_value=40).map(lambda n: f"VI{n:018d}"),  # repeats
+    st.sampled_from(["PI-590000000000000001", "VI12", "VI٦06041694843813888", "x"]),
+)
+_OPERATIONS = st.lists(
+    st.tuples(st.sampled_from(["add", "add_new", "discard", "load"]), _NUMBERS),
+    max_size=300,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(operations=_OPERATIONS)
+def test_number_set_behaves_as_a_set(operations: list[tuple[str, str]]) -> None:
+    # Merges happen every 4 new numbers here, so a short run goes through many of them.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("memories_async._ids._MERGE_AT", 4)
+        numbers, model = NumberSet(), set[str]()
+        for operation, number in operations:
+            if operation == "add_new":
+                assert numbers.add_new(number) == (number not in model)
+            else:
+                getattr(numbers, operation)(number)
+            if operation == "discard":
+                model.discard(number)
+            else:
+                model.add(number)
+            assert len(numbers) == len(model)
+        assert all(n in numbers for n in model)
