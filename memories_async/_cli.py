@@ -92,6 +92,7 @@ from ._sinks import (
     FailureLog,
     OutputError,
     Sink,
+    check_output,
     default_failures_path,
     open_sink,
     render,
@@ -710,13 +711,14 @@ class _ExportJob:
             self.redact.add(config.api_key)
             # Before the output is touched: an unreachable store creates nothing.
             asyncio.run(_check_rate_store_url(config.rate_store))
+        failures_path = self.failures_path or default_failures_path(self.fmt, self.out)
+        check_output(self.fmt, self.out, failures_path)
         with contextlib.ExitStack() as stack:
             # The ids are checked before the output is touched: a bad file creates nothing.
             countable, source = self._source(stack, numbers)
             sink = stack.enter_context(open_sink(self.fmt, self.out, stdout=_binary_stdout()))
             if countable is not None:
                 self.stats.total = count_pending(countable, self.kinds, sink)[0]
-            failures_path = self.failures_path or default_failures_path(self.fmt, self.out)
             failures = None
             if failures_path is not None:
                 failures = FailureLog(failures_path, redact=self.redact)

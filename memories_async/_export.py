@@ -59,6 +59,7 @@ from ._sinks import (
     COMMIT_INTERVAL,
     FailureLog,
     Sink,
+    check_output,
     default_failures_path,
     failure_code,
     one_line,
@@ -313,12 +314,13 @@ async def export_transcripts(
     kinds = export_kinds(kind)
     path = os.fspath(out)
     stats = ExportStats()
+    failures_path = default_failures_path(fmt, path) if failures is None else os.fspath(failures)
+    check_output(fmt, path, failures_path)
     with contextlib.ExitStack() as stack:
         sink = stack.enter_context(open_sink(fmt, path))
-        failures_path = default_failures_path(fmt, path) if failures is None else failures
         log = None
         if failures_path is not None:
-            log = FailureLog(os.fspath(failures_path))
+            log = FailureLog(failures_path)
             stack.callback(log.close)
         source = video_nos if isinstance(video_nos, AsyncIterable) else aiter_numbers(video_nos)
         await export_to_sink(

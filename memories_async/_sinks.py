@@ -72,6 +72,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import stat
 import string
 import threading
 from collections.abc import Callable
@@ -760,6 +761,79 @@ def default_failures_path(fmt: ExportFormat, out: str | None, /) -> str | None:
     return out + FAILURES_SUFFIX
 
 
+def check_output(fmt: ExportFormat, out: str | None, failures: str | None, /) -> None:
+    """Refuse, before anything is written, an output or a failures file that cannot work.
+
+    A resumable ``jsonl`` or ``csv`` output and its ledger must be regular files (a FIFO or
+    ``/dev/null`` cannot be made durable, let alone resumed; ``out`` ``None`` or ``"-"`` is
+    standard output). The failures file must not be the output or its ledger (its lines
+    would break the records and their offsets), must be a regular file if it exists, and
+    must be writable where it is to be created. Raises :class:`OutputError` saying which.
+    """
+    stream = out is not None and out != "-" and not fmt.per_video
+    if stream:
+        assert out is not None
+        for path in (out, out + LEDGER_SUFFIX):
+            _require_regular(
+                path,
+                "an export resumes only into a regular file (--out - writes to standard output)",
+            )
+    if failures is None:
+        return
+    if stream:
+        assert out is not None
+        for path, what in ((out, "output"), (out + LEDGER_SUFFIX, "output's ledger")):
+            if _same_path(failures, path):
+                raise OutputError(
+                    f"the failures file {failures} is the {what} {path}: choose another"
+                    " failures file"
+                )
+    _require_regular(failures, "failures are appended to a regular file")
+    if os.path.exists(failures):
+        if not os.access(failures, os.W_OK):
+            raise OutputError(f"cannot write the failures file {failures}: permission denied")
+        return
+    parent = os.path.dirname(os.path.abspath(failures))
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent) or not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputError(f"cannot create the failures file {failures}: {parent} is not writable")
+
+
+def _require_regular(path: str, why: str) -> None:
+    """Raise :class:`OutputError` if ``path`` exists and is not a regular file."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return
+    except NotADirectoryError:
+        raise OutputError(f"cannot use {path}: a part of its path is a file") from None
+    if not stat.S_ISREG(mode):
+        raise OutputError(f"{path} is {_file_kind(mode)}, not a regular file: {why}")
+
+
+def _file_kind(mode: int) -> str:
+    for test, name in (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return name
+    return "a special file"  # pragma: no cover - every kind of file is listed above
+
+
+def _same_path(a: str, b: str) -> bool:
+    """Whether two paths name the same file: the same inode when both exist (symlinks and
+    hard links included), else the same path once symlinks and ``.``/``..`` are resolved."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
 class FailureLog:
     """The failures file: appended one line per failure, created at the first one.
 
@@ -787,7 +861,12 @@ class FailureLog:
         text = one_line(message)
         if self._redact is not None:
             text = self._redact(text)
-        line = f"{video_no}\t{kind.value}\t{one_line(code)}\t{attempts}\t{text}\n"
+        number = video_no
+        if not video_no.isprintable() or " " in video_no or not video_no:
+            # Not a video number (a TAB, a line break, a NUL...): as it is, it would break
+            # the line, or the retry of the file as --ids. A comment keeps it for the eye.
+            number = f"# not a video number: {video_no!r}"
+        line = f"{number}\t{kind.value}\t{one_line(code)}\t{attempts}\t{text}\n"
         _write_all(self._fd, line.encode("utf-8", "replace"))
         self.count += 1
         self._dirty = True

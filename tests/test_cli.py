@@ -21,11 +21,12 @@ import srt
 import webvtt
 from click.testing import CliRunner, Result
 
-from memories_async import MemoriesClient, __version__
+from memories_async import MemoriesClient, TranscriptKind, __version__, read_id_file
 from memories_async._cli import Invocation, cli, main
 from memories_async._export import ExportStats
 from memories_async._formats import CSV_HEADER, transcript_from_jsonl_record
 from memories_async._progress import ExportProgress
+from memories_async._sinks import FailureLog
 from memories_async.testing import (
     FakeLibrary,
     FakeSegment,
@@ -754,3 +755,101 @@ def test_a_rejected_key_while_listing_exits_2(env: dict[str, str | None], tmp_pa
     assert result.exit_code == 2
     assert result.stderr.startswith("error: API error 0401: Authorization invalid")
     assert "resume with:" in result.stderr
+
+
+# -- outputs and failures files that cannot work (refused before anything is written) ------------
+
+
+@pytest.mark.parametrize(
+    ("setup", "message"),
+    [
+        ("failures are the output", "is the output"),
+        ("failures are the output, by another path", "is the output"),
+        ("failures are a hard link to the output", "is the output"),
+        ("failures are the ledger", "is the output's ledger"),
+        ("failures are a directory", "is a directory, not a regular file"),
+        ("failures under a file", "a part of its path is a file"),
+        ("output is a FIFO", "is a FIFO, not a regular file"),
+        ("output is a device", "is a character device, not a regular file"),
+        ("ledger is a directory", "is a directory, not a regular file"),
+    ],
+)
+def test_outputs_that_cannot_work_are_refused_at_start(
+    env: dict[str, str | None], tmp_path: Path, setup: str, message: str
+) -> None:
+    out = tmp_path / "o.jsonl"
+    args = ["export", IDS[0], IDS[1], "--out", str(out)]
+    if setup == "failures are the output":
+        args += ["--failures", str(out)]
+    elif setup == "failures are the output, by another path":
+        (tmp_path / "link").symlink_to(tmp_path)
+        args += ["--failures", f"{tmp_path}/link/./o.jsonl"]
+    elif setup == "failures are a hard link to the output":
+        invoke(["export", IDS[0], "--out", str(out)], env)
+        os.link(out, tmp_path / "hard.tsv")
+        args += ["--failures", str(tmp_path / "hard.tsv")]
+    elif setup == "failures are the ledger":
+        args += ["--failures", f"{out}.ledger"]
+    elif setup == "failures are a directory":
+        (tmp_path / "f").mkdir()
+        args += ["--failures", str(tmp_path / "f")]
+    elif setup == "failures under a file":
+        (tmp_path / "plain").write_text("x")
+        args += ["--failures", str(tmp_path / "plain" / "f.tsv")]
+    elif setup == "output is a FIFO":
+        out = tmp_path / "fifo"
+        os.mkfifo(out)
+        args = ["export", IDS[0], "--out", str(out)]
+    elif setup == "output is a device":
+        out = Path("/dev/null")
+        args = ["export", IDS[0], "--out", str(out)]
+    elif setup == "ledger is a directory":
+        (tmp_path / "o.jsonl.ledger").mkdir()
+    before = sorted(p.name for p in tmp_path.iterdir())
+    data = out.read_bytes() if out.is_file() else None
+    result = invoke(args, env)
+    assert result.exit_code == 2, result.output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, result.stderr
+    assert message in errors[0]
+    # Nothing written, nothing created (no /dev/null.ledger either).
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    if data is not None:
+        assert out.read_bytes() == data
+    assert not Path("/dev/null.ledger").exists()
+
+
+def test_a_number_that_would_break_the_failures_file_is_written_as_a_comment(
+    tmp_path: Path,
+) -> None:
+    # A hostile listing can name anything; the failures file stays a valid id file.
+    failures = tmp_path / "f.tsv"
+    log = FailureLog(str(failures))
+    try:
+        log.record("VI1\tvisual\nVI2", TranscriptKind.AUDIO, "invalid_id", 0, "bad")
+        log.record("VI3", TranscriptKind.AUDIO, "0001", 1, "gone")
+        log.record("VI\x004", TranscriptKind.VISUAL, "invalid_id", 0, "bad")
+    finally:
+        log.close()
+    text = failures.read_text()
+    assert "# not a video number: 'VI1\\tvisual\\nVI2'\taudio" in text
+    assert "# not a video number: 'VI\\x004'\tvisual" in text
+    assert list(read_id_file(failures)) == [("VI3", TranscriptKind.AUDIO)]
+
+
+@pytest.mark.parametrize("exists", [False, True])
+def test_an_unwritable_failures_file_is_refused_at_start(
+    env: dict[str, str | None], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, exists: bool
+) -> None:
+    # As a user without the right to write there (the tests may run as root).
+    failures = tmp_path / "ro" / "f.tsv"
+    failures.parent.mkdir()
+    if exists:
+        failures.write_text("")
+    monkeypatch.setattr("os.access", lambda path, mode: False)
+    out = tmp_path / "o.jsonl"
+    result = invoke(["export", IDS[0], "--out", str(out), "--failures", str(failures)], env)
+    assert result.exit_code == 2
+    expected = "permission denied" if exists else f"{failures.parent} is not writable"
+    assert expected in result.stderr
+    assert not out.exists()

@@ -583,6 +583,12 @@ async def test_the_public_export_refuses_an_unusable_output(
             await memories_async.export_transcripts(client, ["VI1"], tmp_path / "taken.jsonl")
         with pytest.raises(ValueError, match=r"^'format' must be one of jsonl, csv, srt, vtt, txt"):
             await memories_async.export_transcripts(client, ["VI1"], tmp_path / "x", format="SRT!")
+        out = tmp_path / "new.jsonl"
+        with pytest.raises(memories_async.OutputError, match="is the output's ledger"):
+            await memories_async.export_transcripts(
+                client, ["VI1"], out, failures=tmp_path / "new.jsonl.ledger"
+            )
+        assert not out.exists()
     assert sum(server.stats.requests.values()) == 0
 
 
