@@ -52,6 +52,7 @@ from ._config import (
     ENV_BASE_URL,
     ENV_RATE_STORE,
     ENV_UNIQUE_ID,
+    MAX_API_KEY_LENGTH,
     Config,
     RetryPolicy,
 )
@@ -86,6 +87,7 @@ from ._ids import (
 from ._models import Transcript, TranscriptKind, VideoStatus
 from ._progress import ConsoleLogHandler, ExportProgress, summary_table
 from ._ratestore import open_rate_store
+from ._redact import Redactor
 from ._sinks import (
     COMMIT_EVERY,
     COMMIT_INTERVAL,
@@ -131,24 +133,6 @@ class _Stop(Exception):
         super().__init__(message)
         self.message = message
         self.code = code
-
-
-class _Redactor:
-    """Replaces the API key with ``***`` in any text about to leave the process."""
-
-    def __init__(self) -> None:
-        self._secrets: list[str] = []
-
-    def add(self, secret: str | None) -> None:
-        """Hide ``secret`` from now on (empty values are ignored)."""
-        if secret and secret not in self._secrets:
-            self._secrets.append(secret)
-
-    def __call__(self, text: str) -> str:
-        """Return ``text`` with every known secret replaced by ``***``."""
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
 
 
 # -- shared options --------------------------------------------------------------------------
@@ -231,7 +215,14 @@ def _load_api_key(api_key_file: str | None) -> str:
     if api_key_file is not None:
         try:
             with open(api_key_file, encoding="utf-8") as file:
-                key = file.readline().strip()
+                # Never the whole of a big file: a key is one short line.
+                key = file.readline(MAX_API_KEY_LENGTH + 2).strip()
+                if len(key) > MAX_API_KEY_LENGTH:
+                    raise _Stop(
+                        f"--api-key-file {api_key_file} does not start with an API key (its"
+                        f" first line is longer than {MAX_API_KEY_LENGTH:,} characters)",
+                        EXIT_USAGE,
+                    )
         except OSError as exc:
             raise _Stop(
                 f"cannot read --api-key-file {api_key_file}: {exc.strerror}", EXIT_USAGE
@@ -297,7 +288,7 @@ def _demo_server(videos: int) -> FakeServer:
 
 
 @contextlib.contextmanager
-def _verbose_logging(verbosity: int, console: Console, redact: _Redactor) -> Iterator[None]:
+def _verbose_logging(verbosity: int, console: Console, redact: Redactor) -> Iterator[None]:
     """Send the ``memories_async`` logger to the console while the command runs."""
     if verbosity <= 0:
         yield
@@ -315,7 +306,7 @@ def _verbose_logging(verbosity: int, console: Console, redact: _Redactor) -> Ite
         logger.setLevel(previous)
 
 
-def _echo_error(message: str, redact: _Redactor) -> None:
+def _echo_error(message: str, redact: Redactor) -> None:
     """Print one redacted ``error: ...`` line on stderr."""
     click.echo(f"error: {redact(message)}", err=True)
 
@@ -673,7 +664,7 @@ class _ExportJob:
     json_summary: bool
     demo: int | None
     argv: tuple[str, ...] | None
-    redact: _Redactor = attrs.field(factory=_Redactor)
+    redact: Redactor = attrs.field(factory=Redactor)
     stats: ExportStats = attrs.field(factory=ExportStats)
     _failure_notes: int = 0
 
@@ -961,7 +952,7 @@ def get(
     if demo and (base_url or api_key_file):
         raise click.UsageError("--demo runs its own fake service: drop --base-url/--api-key-file")
     fmt = ExportFormat(fmt_name)
-    redact = _Redactor()
+    redact = Redactor()
     console = Console(stderr=True, highlight=False)
     output: list[bytes] = []
 
@@ -1020,7 +1011,7 @@ async def _fetch_one(
     *,
     kind: TranscriptKind,
     demo: bool,
-    redact: _Redactor,
+    redact: Redactor,
     base_url: str | None,
     settings: dict[str, Any],
     api_key_file: str | None,

@@ -87,10 +87,19 @@ class RetryPolicy:
         return ceiling * random
 
 
+MAX_API_KEY_LENGTH = 1024
+"""Longest API key accepted: a longer one is a file read by mistake, not a key."""
+
+
 def _check_api_key(_inst: object, _attr: object, value: str) -> None:
     if not isinstance(value, str) or not value.strip():
         raise ConfigError(
             f"no API key: pass api_key=... or set the {ENV_API_KEY} environment variable"
+        )
+    if len(value) > MAX_API_KEY_LENGTH:
+        raise ConfigError(
+            f"the API key is {len(value):,} characters long, more than {MAX_API_KEY_LENGTH:,}:"
+            " check its source"
         )
     if value.strip().lower().startswith("bearer"):
         raise ConfigError("the API key is sent raw: drop the 'Bearer ' prefix")

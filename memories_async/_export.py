@@ -54,6 +54,7 @@ from ._errors import MemoriesError
 from ._formats import ExportFormat, jsonl_line_of_rows
 from ._ids import IdItem, NumberSet, aiter_numbers, iter_id_lines
 from ._models import Transcript, TranscriptKind
+from ._redact import Redactor
 from ._sinks import (
     COMMIT_EVERY,
     COMMIT_INTERVAL,
@@ -320,7 +321,7 @@ async def export_transcripts(
         sink = stack.enter_context(open_sink(fmt, path))
         log = None
         if failures_path is not None:
-            log = FailureLog(failures_path)
+            log = FailureLog(failures_path, redact=Redactor(client.config.api_key))
             stack.callback(log.close)
         source = video_nos if isinstance(video_nos, AsyncIterable) else aiter_numbers(video_nos)
         await export_to_sink(

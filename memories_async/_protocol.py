@@ -16,7 +16,13 @@ from typing import Any, Final
 import attrs
 import orjson
 
-from ._errors import DecodeError, HTTPStatusError, InvalidVideoNumberError, api_error
+from ._errors import (
+    AuthenticationError,
+    DecodeError,
+    HTTPStatusError,
+    InvalidVideoNumberError,
+    api_error,
+)
 from ._models import TranscriptKind
 
 SUCCESS: Final = "0000"
@@ -208,6 +214,17 @@ def parse_response(
         )
         error.retry_after = parse_retry_after(headers.get("Retry-After"))
         raise error
+    if status in (401, 403):
+        # Refused before the API (a gateway): no call of this key will pass either.
+        reason = f"HTTP {status}" + (f": {_snippet(body)}" if body else "")
+        raise AuthenticationError(
+            f"{reason}; the key was refused before reaching the API: check MEMORIES_API_KEY",
+            code=AuthenticationError._wire_code,
+            msg="",
+            status=status,
+            video_no=video_no,
+            endpoint=endpoint,
+        )
     if not 200 <= status < 300:
         reason = f"HTTP {status}"
         if body:

@@ -853,3 +853,42 @@ def test_an_unwritable_failures_file_is_refused_at_start(
     expected = "permission denied" if exists else f"{failures.parent} is not writable"
     assert expected in result.stderr
     assert not out.exists()
+
+
+@pytest.mark.parametrize("fault", [FaultKind.HTTP_401, FaultKind.HTTP_403])
+def test_a_gateway_refusing_the_key_stops_the_export_at_once(
+    tmp_path: Path, fault: FaultKind
+) -> None:
+    # No JSON envelope, only a gateway's page: still no call of this key can pass, so
+    # the export stops (exit 2) instead of failing a hundred videos one by one.
+    fake = FakeServer(make_library(), api_keys=[KEY], faults=[FaultRule(fault)])
+    ids = write_ids(tmp_path / "ids.txt", [f"VI{600000000000000000 + n}" for n in range(100)])
+    with FakeServerThread(fake) as running:
+        env: dict[str, str | None] = {"MEMORIES_API_KEY": KEY, "MEMORIES_BASE_URL": running.url}
+        out = tmp_path / "o.jsonl"
+        result = invoke(["export", "--ids", str(ids), "--out", str(out), "--concurrency", "4"], env)
+        requests = sum(fake.stats.requests.values())
+    assert result.exit_code == 2, result.output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1
+    assert f"HTTP {fault.value.removeprefix('http_')}" in errors[0]
+    assert "check MEMORIES_API_KEY" in errors[0]
+    assert requests <= 4  # those in flight when the first answer came
+    failures = tmp_path / "o.jsonl.failures.tsv"
+    assert not failures.exists() or len(failures.read_text().splitlines()) <= 1
+
+
+def test_a_huge_key_file_is_refused_without_reading_it_whole(
+    env: dict[str, str | None], tmp_path: Path
+) -> None:
+    key_file = tmp_path / "key"
+    key_file.write_bytes(b"sk-" + b"x" * (8 * 1024 * 1024))
+    result = invoke(["export", IDS[0], "--api-key-file", str(key_file)], env)
+    assert result.exit_code == 2
+    assert "does not start with an API key" in result.stderr
+    assert "xxxxxxxx" not in result.output
+    env["MEMORIES_API_KEY"] = "sk-" + "y" * 5000
+    result = invoke(["export", IDS[0], "--out", str(tmp_path / "o.jsonl")], env)
+    assert result.exit_code == 2
+    assert "characters long, more than 1,024" in result.stderr
+    assert "yyyyyyyy" not in result.output

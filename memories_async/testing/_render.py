@@ -102,6 +102,8 @@ def video_page(
 
 
 _REASONS = {
+    401: "Authorization Required",
+    403: "Forbidden",
     500: "Internal Server Error",
     502: "Bad Gateway",
     503: "Service Temporarily Unavailable",

@@ -357,7 +357,7 @@ class FakeService:
 
     def _early_fault(self, endpoint: Endpoint, key: str, fault: FaultKind) -> web.Response | None:
         """Answer a fault that replaces the whole answer, or return ``None``."""
-        if fault in (FaultKind.HTTP_500, FaultKind.HTTP_502, FaultKind.HTTP_503):
+        if fault in _HTML_ERRORS:
             status = int(fault.value.removeprefix("http_"))
             return web.Response(
                 body=_render.html_error(status), status=status, headers=_HTML_HEADERS
@@ -577,6 +577,17 @@ def _video_nos(value: object) -> frozenset[str] | None:
         raise _BadParameterError("video_nos must be a list of strings")
     numbers = frozenset(no for no in value if no)
     return numbers or None
+
+
+_HTML_ERRORS = frozenset(
+    {
+        FaultKind.HTTP_401,
+        FaultKind.HTTP_403,
+        FaultKind.HTTP_500,
+        FaultKind.HTTP_502,
+        FaultKind.HTTP_503,
+    }
+)
 
 
 def _positive_int(value: object, default: int) -> int | None:

@@ -344,6 +344,10 @@ def _check_neighbour(neighbour_qps: float, qps: float, qps_name: str) -> None:
 class FaultKind(enum.StrEnum):
     """A failure the fake can inject instead of (or before) its normal answer."""
 
+    HTTP_401 = "http_401"
+    """HTTP 401 with a gateway's HTML error page: the key refused before the API."""
+    HTTP_403 = "http_403"
+    """HTTP 403 with a gateway's HTML error page."""
     HTTP_500 = "http_500"
     """HTTP 500 with an HTML error page."""
     HTTP_502 = "http_502"
