@@ -383,9 +383,17 @@ def _same_file(a: str, b: str) -> bool:
         return False
 
 
-def _binary_stdout() -> IO[bytes]:
-    """The byte stream under stdout, where the data goes."""
-    return sys.stdout.buffer
+def _binary_stdout() -> IO[bytes] | None:
+    """The byte stream under stdout, where the data goes; ``None`` when stdout is closed."""
+    return None if sys.stdout is None else sys.stdout.buffer
+
+
+def _require_stdout() -> IO[bytes]:
+    """:func:`_binary_stdout`, or stop (exit 2) when stdout is closed."""
+    stdout = _binary_stdout()
+    if stdout is None:
+        raise _Stop("standard output is closed: nothing to print to", EXIT_USAGE)
+    return stdout
 
 
 # -- the group ---------------------------------------------------------------------------------
@@ -740,6 +748,8 @@ class _ExportJob:
         if numbers:
             return dict.fromkeys(numbers).keys(), lambda _client: aiter_numbers(numbers)
         if self.ids_file == "-":
+            if sys.stdin is None:
+                raise _Stop("--ids -: standard input is closed", EXIT_USAGE)
             stdin = sys.stdin.buffer
             return None, lambda _client: aiter_stream_ids(stdin, "<stdin>")
         if self.ids_file is not None:
@@ -984,11 +994,12 @@ def get(
         try:
             if video_no is not None:
                 check_id_arguments([video_no])
+            _require_stdout()  # before anything is fetched
             if _run_interruptible(main) is not None:
                 click.echo("interrupted", err=True)
                 code = EXIT_INTERRUPTED
             elif output:
-                stdout = _binary_stdout()
+                stdout = _require_stdout()
                 stdout.write(output[0])
                 stdout.flush()
         except _Stop as stop:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import urllib.parse
 from collections.abc import Mapping
 from typing import Any
 
@@ -108,11 +109,23 @@ def _check_api_key(_inst: object, _attr: object, value: str) -> None:
 
 
 def _check_base_url(_inst: object, _attr: object, value: str) -> None:
+    where = f"(set it with base_url=... or {ENV_BASE_URL})"
     if not isinstance(value, str) or not value.startswith(("http://", "https://")):
+        raise ConfigError(f"base_url must start with http:// or https://, got {value!r} {where}")
+    try:
+        parts = urllib.parse.urlsplit(value)
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError as exc:
+        raise ConfigError(f"base_url is not a valid URL ({exc}) {where}") from None
+    if parts.username is not None or parts.password is not None:
+        # Never shown: what comes before the @ may be a password.
         raise ConfigError(
-            f"base_url must start with http:// or https://, got {value!r}"
-            f" (set it with base_url=... or {ENV_BASE_URL})"
+            "base_url must not hold credentials (user:password@...): the API key goes in"
+            f" {ENV_API_KEY} {where}"
         )
+    if not host:
+        raise ConfigError(f"base_url has no host, got {value!r} {where}")
 
 
 def _check_unique_id(_inst: object, _attr: object, value: str | None) -> None:
@@ -139,8 +152,11 @@ def _redacted_url(value: str | None) -> str:
     return repr(None if value is None else redact_url(value))
 
 
-def _strip_slash(value: str) -> str:
-    return value.rstrip("/") if isinstance(value, str) else value
+def _strip_slash(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value  # the validator says what is wrong with it
+    stripped = value.rstrip("/")
+    return value if stripped.endswith(":") else stripped  # "http://" stays as it was
 
 
 def _redacted(_value: str) -> str:

@@ -747,7 +747,7 @@ def open_sink(fmt: ExportFormat, out: str | None, /, *, stdout: IO[bytes] | None
         return DirectorySink(out, fmt)
     if out is None or out == "-":
         if stdout is None:
-            raise OutputError("no stdout stream to write to")
+            raise OutputError("standard output is closed: pass --out FILE")
         return StdoutSink(stdout, fmt)
     return StreamFileSink(out, fmt)
 

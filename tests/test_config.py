@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import attrs
@@ -375,3 +376,20 @@ def test_wait_before_full_jitter_bounds(
 )
 def test_wait_before_without_backoff_is_zero(attempt: int, rand: float) -> None:
     assert RetryPolicy(backoff=False).wait_before(attempt, random=rand) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("http://", "base_url has no host, got 'http://'"),
+        ("https:///path", "base_url has no host"),
+        ("http://user:s3cret-pw@api.example", "must not hold credentials"),
+        ("http://:s3cret-pw@api.example", "must not hold credentials"),
+        ("http://api.example:port", "not a valid URL"),
+        ("http://api.example:70000", "not a valid URL"),
+    ],
+)
+def test_a_base_url_without_a_host_or_with_credentials_is_refused(url: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)) as caught:
+        Config(api_key="sk-test-key", base_url=url)
+    assert "s3cret" not in str(caught.value)
