@@ -15,7 +15,7 @@ Exit codes
 2     usage or configuration error: a bad option, no API key or a key the service
       rejects (code 0401), an unreadable ids file or a malformed line in it, an
       output that cannot be used (written by something else, locked by another export)
-130   interrupted by Ctrl-C (SIGINT) or SIGTERM; what was exported is kept
+130   interrupted by Ctrl-C (SIGINT), SIGTERM or SIGHUP; what was exported is kept
 ====  ===========================================================================
 
 A malformed line of an ``--ids`` file is a usage error rather than a failure of one video:
@@ -321,10 +321,16 @@ def _exit_code_for(error: BaseException) -> int:
     return EXIT_FAILED
 
 
+_STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
+"""The signals that stop a command cleanly: Ctrl-C, a kill, and a terminal that hangs up."""
+
+
 def _run_interruptible(factory: Callable[[], Coroutine[Any, Any, None]]) -> int | None:
     """Run ``factory()`` in a new event loop; return the signal that interrupted it, if any.
 
-    The first SIGINT or SIGTERM cancels the coroutine, which cleans up (in-flight requests
+    The first SIGINT, SIGTERM or SIGHUP cancels the coroutine, which cleans up (in-flight requests
     are dropped, everything committed stays); the handlers are then removed, so a second
     signal ends the process at once (which is safe: every write is crash-safe).
     """
@@ -346,7 +352,7 @@ def _run_interruptible(factory: Callable[[], Coroutine[Any, Any, None]]) -> int 
             task.cancel()
 
         if threading.current_thread() is threading.main_thread():
-            for signum in (signal.SIGINT, signal.SIGTERM):
+            for signum in _STOP_SIGNALS:
                 with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                     loop.add_signal_handler(signum, on_signal, signum)
                     installed.append(signum)
@@ -565,7 +571,7 @@ def export(
     Exit codes: 0 all exported; 1 some failed, or an account error (credits...) or a
     write error stopped the export; 2 usage or configuration error (bad option, no or
     invalid key, unreadable ids file, malformed ids line, unusable output); 130
-    interrupted (Ctrl-C or SIGTERM; rerun the same command to resume).
+    interrupted (Ctrl-C, SIGTERM or SIGHUP; rerun the same command to resume).
 
     \b
     Examples:

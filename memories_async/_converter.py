@@ -31,6 +31,11 @@ from cattrs.gen import make_dict_structure_fn, override
 from ._errors import DecodeError
 from ._models import Segment, Transcript, TranscriptKind, Video, VideoStatus
 
+LARGEST = 1e9
+"""The largest magnitude a number of the API may have (a billion seconds is 31 years):
+beyond, it is a fault of the answer, which would make a subtitle timestamp hundreds of
+characters long."""
+
 
 def _to_float(value: Any, _type: object = float) -> float:
     if isinstance(value, bool):
@@ -40,6 +45,8 @@ def _to_float(value: Any, _type: object = float) -> float:
     result = float(value)
     if not math.isfinite(result):
         raise ValueError(f"expected a finite number, got {value!r}")
+    if not -LARGEST <= result <= LARGEST:
+        raise ValueError(f"expected a number within ±{LARGEST:g}, got {value!r}")
     return result
 
 
@@ -281,7 +288,8 @@ def _live_fields(items: list[Any]) -> list[tuple[int, float, float, str]] | None
                 return None
             start = float(raw_start)
             end = float(raw_end)
-            if start - start != 0.0 or end - end != 0.0:  # NaN or infinity
+            # Also false for NaN and infinities.
+            if not (-LARGEST <= start <= LARGEST and -LARGEST <= end <= LARGEST):
                 return None
             append((index, start, end, text))
     except (KeyError, TypeError, ValueError):
@@ -346,7 +354,8 @@ def _live_rows(items: list[Any]) -> list[dict[str, Any]] | None:
                 return None
             start = float(raw_start)
             end = float(raw_end)
-            if start - start != 0.0 or end - end != 0.0:  # NaN or infinity
+            # Also false for NaN and infinities.
+            if not (-LARGEST <= start <= LARGEST and -LARGEST <= end <= LARGEST):
                 return None
             append({"index": index, "start": start, "end": end, "text": text})
     except (KeyError, TypeError, ValueError):

@@ -519,6 +519,7 @@ class StreamFileSink(Sink):
             if self._broken or data_fd is None or ledger_fd is None:
                 raise OSError(f"{self.path} is closed or failed earlier; rerun to resume")
             try:
+                self._check_intact(data_fd, ledger_fd, int(entries[-1].split(b"\t", 1)[0]))
                 # Every record of ``entries`` was written before they were taken.
                 os.fsync(data_fd)
                 _write_all(ledger_fd, b"".join(entries))
@@ -526,6 +527,19 @@ class StreamFileSink(Sink):
             except BaseException:
                 self._broken = True
                 raise
+
+    def _check_intact(self, data_fd: int, ledger_fd: int, end: int) -> None:
+        """Raise :class:`OSError` if the data or the ledger was deleted, or the data cut
+        short of ``end``, by something else while the export ran (one ``fstat`` each)."""
+        data, ledger = os.fstat(data_fd), os.fstat(ledger_fd)
+        for stat_result, path in ((data, self.path), (ledger, self.ledger_path)):
+            if stat_result.st_nlink == 0:
+                raise OSError(f"{path} was deleted while the export ran; nothing more is written")
+        if data.st_size < end:
+            raise OSError(
+                f"{self.path} was cut to {data.st_size} bytes while the export ran (its records"
+                f" end at {end}); nothing more is written"
+            )
 
     def close(self) -> None:
         """Commit what is pending, then close both files, releasing the lock; idempotent."""

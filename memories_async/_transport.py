@@ -122,5 +122,10 @@ class Transport:
 
 
 def _describe(exc: BaseException) -> str:
+    if isinstance(exc, aiohttp.TooManyRedirects):
+        # Its own text is the last status and an empty message: "0, message=''".
+        return (
+            f"redirected {len(exc.history)} times, the last time from {exc.request_info.real_url}"
+        )
     text = str(exc).strip()
     return text.splitlines()[0] if text else "connection failed"

@@ -396,6 +396,7 @@ def test_usage_errors_exit_2(env: dict[str, str | None], args: list[str], messag
         ("empty key file", "is empty: its first line must hold the key"),
         ("bearer key", "drop the 'Bearer ' prefix"),
         ("bad base url", "base_url must start with http"),
+        ("credentials in the base url", "base_url must not hold credentials"),
         ("bad argument", "argument line 2: a video number must not hold whitespace"),
         ("malformed ids", "ids.txt line 3: whitespace inside the video number 'VI 3'"),
         ("missing ids", "cannot read --ids"),
@@ -420,6 +421,8 @@ def test_configuration_errors_exit_2_in_one_line(
         env["MEMORIES_API_KEY"] = f"Bearer {KEY}"
     elif setup == "bad base url":
         args += ["--base-url", "ftp://nowhere"]
+    elif setup == "credentials in the base url":
+        args += ["--base-url", "http://user:s3cret-pw@127.0.0.1:9"]
     elif setup == "bad argument":
         args.insert(2, "VI\t2")
     elif setup == "malformed ids":
@@ -445,6 +448,7 @@ def test_configuration_errors_exit_2_in_one_line(
         assert not out.exists()  # nothing was created before the error
     if setup == "rejected key":
         assert "sk-mavi-not-accepted-key" not in result.output
+    assert "s3cret" not in result.output
 
 
 def test_an_account_error_halts_with_exit_1_and_a_hint(

@@ -208,7 +208,7 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(
     assert KEY not in text
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
 def test_an_interrupt_stops_cleanly_and_prints_how_to_resume(
     server: FakeServer, ids_file: Path, tmp_path: Path, signum: int
 ) -> None:

@@ -807,3 +807,16 @@ def test_live_rows_leave_other_shapes_to_structure_transcript(data: Any) -> None
     from memories_async._converter import live_rows
 
     assert live_rows(data, video_no=ASKED) is None
+
+
+@pytest.mark.parametrize("time", ["1e300", 1e300, -2e9, "1e10"])
+def test_an_absurd_time_is_a_decode_error_naming_the_field(time: Any) -> None:
+    # A time of 1e300 seconds would make a 620-character subtitle timestamp.
+    from memories_async._converter import live_rows
+
+    data = {"transcriptions": [{"index": 0, "content": "x", "startTime": "0", "endTime": time}]}
+    assert live_rows(data, video_no=ASKED) is None
+    with pytest.raises(DecodeError, match=r"\$\.transcriptions\[0\]\.endTime"):
+        structure_transcript(data, video_no=ASKED, kind=TranscriptKind.VISUAL)
+    fine = {"transcriptions": [{"index": 0, "content": "x", "startTime": "0", "endTime": 9.9e8}]}
+    assert structure_transcript(fine, video_no=ASKED, kind=TranscriptKind.VISUAL).duration == 9.9e8

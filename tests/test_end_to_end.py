@@ -249,3 +249,32 @@ async def test_rate_limit_error_when_patience_runs_out() -> None:
         async with connect(server, retry=policy, rate=50) as client:
             with pytest.raises(RateLimitError):
                 await client.get_transcription(PRIVATE)
+
+
+async def test_a_redirect_loop_is_one_clear_transport_error() -> None:
+    from aiohttp import web
+
+    from memories_async import MemoriesClient, TransportError
+
+    async def loop_forever(request: web.Request) -> web.Response:
+        raise web.HTTPFound(str(request.url))
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", loop_forever)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        policy = RetryPolicy(backoff=False, attempts=1)
+        async with MemoriesClient(
+            api_key="sk-test-redirects", base_url=f"http://127.0.0.1:{port}", retry=policy
+        ) as client:
+            with pytest.raises(TransportError) as caught:
+                await client.get_transcription("VI1")
+    finally:
+        await runner.cleanup()
+    message = str(caught.value)
+    assert "TooManyRedirects: redirected 10 times, the last time from http://127.0.0.1" in message
+    assert "message=''" not in message

@@ -545,7 +545,7 @@ def test_open_sink_and_default_failures_path(tmp_path: Path) -> None:
         assert isinstance(sink, StdoutSink)
     with open_sink(ExportFormat.CSV, "-", stdout=stream) as sink:
         assert isinstance(sink, StdoutSink)
-    with pytest.raises(OutputError, match="no stdout"):
+    with pytest.raises(OutputError, match="standard output is closed"):
         open_sink(ExportFormat.CSV, "-")
     with pytest.raises(OutputError, match="pass --out DIR"):
         open_sink(ExportFormat.SRT, None)
@@ -636,3 +636,27 @@ def test_a_power_loss_at_any_byte_after_the_last_commit_resumes_exactly_once(
         assert sorted(e.split(b"\t")[2] for e in entries) == sorted(
             f"VI{n}".encode() for n in range(13)
         )
+
+
+@pytest.mark.parametrize("damage", ["delete data", "delete ledger", "truncate data"])
+def test_an_output_damaged_during_the_run_stops_the_next_commit(
+    tmp_path: Path, damage: str
+) -> None:
+    path = tmp_path / "o.jsonl"
+    sink = StreamFileSink(str(path), ExportFormat.JSONL)
+    try:
+        sink.commit(Transcript("VI1", TranscriptKind.VISUAL, (Segment(0, 0.0, 1.0, "a"),)))
+        sink.sync()
+        sink.commit(Transcript("VI2", TranscriptKind.VISUAL, (Segment(0, 0.0, 1.0, "b"),)))
+        if damage == "delete data":
+            path.unlink()
+        elif damage == "delete ledger":
+            Path(f"{path}.ledger").unlink()
+        else:
+            os.truncate(path, 10)
+        with pytest.raises(OSError, match=r"deleted while the export ran|was cut to 10 bytes"):
+            sink.sync()
+        with pytest.raises(OSError, match="failed earlier"):
+            sink.commit(Transcript("VI3", TranscriptKind.VISUAL))
+    finally:
+        sink.close()
