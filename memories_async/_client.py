@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import time
@@ -110,6 +111,7 @@ class MemoriesClient:
         self._config = config
         self._session = session
         self._transport: Transport | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
         self._fatal: AccountError | None = None
         self._caption_path = False
@@ -161,6 +163,8 @@ class MemoriesClient:
 
     async def aclose(self) -> None:
         """Close the session if the client created it; further calls raise ``RuntimeError``."""
+        if self._transport is not None:
+            self._check_loop()
         self._closed = True
         if self._transport is not None:
             await self._transport.aclose()
@@ -447,9 +451,24 @@ class MemoriesClient:
                 connections,
             )
 
+    def _check_loop(self) -> None:
+        """Raise ``RuntimeError`` when called from another event loop than the one whose
+        connections the client holds (an ``asyncio.run`` per call, say)."""
+        loop = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop = loop
+        elif loop is not self._loop:
+            raise RuntimeError(
+                "this MemoriesClient holds connections of another event loop (was"
+                " asyncio.run called more than once?): create the client inside the loop"
+                " that uses it, with 'async with MemoriesClient() as client:', and close it"
+                " there"
+            )
+
     def _get_transport(self, connections: int = 0) -> Transport:
         if self._closed:
             raise RuntimeError("the client is closed; create a new MemoriesClient")
+        self._check_loop()
         if self._transport is None:
             config = self._config
             if self._session is None:
