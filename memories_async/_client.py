@@ -21,8 +21,9 @@ from ._converter import (
     structure_video,
     structure_video_page,
 )
-from ._errors import AccountError, HTTPStatusError, MemoriesError
+from ._errors import AccountError, DecodeError, HTTPStatusError, MemoriesError
 from ._governor import RateGovernor
+from ._ids import NumberSet
 from ._models import Transcript, TranscriptKind, Video, VideoStatus
 from ._ratestore import open_rate_store, quota_key
 from ._retry import OnRetry, call_with_retries
@@ -32,6 +33,10 @@ logger = logging.getLogger("memories_async")
 
 DEFAULT_CONCURRENCY = 16
 """Requests a batch keeps in flight unless told otherwise."""
+
+MAX_LIST_PAGES = 100_000
+"""Pages :meth:`MemoriesClient.list_videos` reads at most: 20 million videos at 200 a page,
+far beyond any library, short of paging forever."""
 
 T = TypeVar("T")
 
@@ -299,6 +304,7 @@ class MemoriesClient:
         }
         page = 1
         seen = 0
+        listed = NumberSet()
         while True:
             request = protocol.post_request(
                 self._url(protocol.LIST_VIDEOS),
@@ -308,11 +314,27 @@ class MemoriesClient:
             )
             data, _ = await self._call(request, None)
             videos, total = self._structured(structure_video_page, data, protocol.LIST_VIDEOS, None)
-            for video in videos:
+            new = [video for video in videos if listed.add_new(video.video_no)]
+            for video in new:
                 yield video
             seen += len(videos)
             if len(videos) < page_size or (total is not None and seen >= total):
                 return
+            if not new:
+                # Full pages of videos already listed: a service that ignores the page
+                # number (or a library shifting under the listing) would never end it.
+                logger.warning(
+                    "list_videos page %d holds only videos of earlier pages: the listing"
+                    " stops there",
+                    page,
+                )
+                return
+            if page >= MAX_LIST_PAGES:
+                raise DecodeError(
+                    f"the video listing did not end after {MAX_LIST_PAGES:,} pages of"
+                    f" {page_size} (no total_count, every page full): stopped there",
+                    endpoint=protocol.LIST_VIDEOS,
+                )
             page += 1
 
     def fetch_transcriptions(

@@ -217,6 +217,39 @@ async def test_list_videos_stops_on_short_page(
     assert "unique_id" not in bodies[0]
 
 
+async def test_list_videos_stops_when_a_full_page_brings_nothing_new(
+    client: MemoriesClient, mock_api: aioresponses, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A service that ignores the page number: every page the first one, full, no total.
+    mock_api.post(pattern("list_videos"), payload=envelope({"videos": _videos(0, 2)}), repeat=True)
+    videos = [v async for v in client.list_videos(page_size=2)]
+    assert [v.video_no for v in videos] == [f"VI{n:018d}" for n in range(2)]
+    assert len(sent(mock_api, "list_videos")) == 2
+    assert "page 2 holds only videos of earlier pages" in caplog.text
+
+
+async def test_list_videos_gives_a_video_listed_twice_once(
+    client: MemoriesClient, mock_api: aioresponses
+) -> None:
+    # A video uploaded during the listing shifts the pages: one video comes again.
+    mock_api.post(pattern("list_videos"), payload=envelope({"videos": _videos(0, 2)}))
+    mock_api.post(pattern("list_videos"), payload=envelope({"videos": _videos(1, 2)}))
+    mock_api.post(pattern("list_videos"), payload=envelope({"videos": _videos(3, 1)}))
+    videos = [v.video_no async for v in client.list_videos(page_size=2)]
+    assert videos == [f"VI{n:018d}" for n in range(4)]
+
+
+async def test_list_videos_has_an_upper_bound(
+    client: MemoriesClient, mock_api: aioresponses, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("memories_async._client.MAX_LIST_PAGES", 3)
+    for page in range(4):
+        mock_api.post(pattern("list_videos"), payload=envelope({"videos": _videos(2 * page, 2)}))
+    with pytest.raises(DecodeError, match="did not end after 3 pages of 2"):
+        _ = [v async for v in client.list_videos(page_size=2)]
+    assert len(sent(mock_api, "list_videos")) == 3
+
+
 async def test_list_videos_stops_on_string_total_count(
     client: MemoriesClient, mock_api: aioresponses
 ) -> None:
