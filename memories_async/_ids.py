@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import heapq
+import os
 import threading
 from array import array
 from collections.abc import AsyncGenerator, Iterable, Iterator
@@ -311,6 +312,33 @@ async def aiter_numbers(numbers: Iterable[IdItem], /) -> AsyncGenerator[IdItem, 
             await asyncio.sleep(0)
 
 
+class _FdReader:
+    """``read1`` on a file descriptor, with ``os.read``: nothing but the descriptor."""
+
+    __slots__ = ("fd",)
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def read1(self, size: int = -1) -> bytes:
+        return os.read(self.fd, size if size > 0 else _BLOCK_BYTES)
+
+    read = read1
+
+
+def _raw_reader(stream: IO[bytes]) -> tuple[Any, int | None]:
+    """What the pump reads: a duplicate of ``stream``'s descriptor (returned too, to be
+    closed) when it has one, else ``stream`` itself (an in-memory stream never blocks).
+    ``stream`` must not have been read from: what a buffered stream read ahead would be
+    skipped."""
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is an OSError
+        return stream, None
+    own = os.dup(fd)
+    return _FdReader(own), own
+
+
 async def aiter_stream_ids(stream: IO[bytes], name: str, /) -> AsyncGenerator[IdItem, None]:
     """Yield the items of a stream that may block (a pipe, a terminal), lazily.
 
@@ -318,6 +346,12 @@ async def aiter_stream_ids(stream: IO[bytes], name: str, /) -> AsyncGenerator[Id
     :data:`_PUMP_WINDOW` ahead of the consumer, so a slow producer never blocks the loop and
     an interrupted export never waits for a read to return. Raises :class:`IdInputError` at
     the first malformed line, after yielding the numbers before it.
+
+    The thread reads a duplicate of the stream's file descriptor with ``os.read``, never
+    the stream object: a read blocked on a FIFO whose writer stays open (or on a terminal)
+    then holds no lock of the stream's, so closing the stream, or the interpreter's exit,
+    never waits for it (a buffered stream's lock held by a blocked reader hung the exit, or
+    made it abort with "_enter_buffered_busy").
     """
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
@@ -334,15 +368,20 @@ async def aiter_stream_ids(stream: IO[bytes], name: str, /) -> AsyncGenerator[Id
             return False
         return True
 
+    source, own_fd = _raw_reader(stream)
+
     def pump() -> None:
         try:
-            for _line, item in iter_id_lines(stream, name):
+            for _line, item in iter_id_lines(source, name):
                 if not hand_over("id", item):
                     return
         except Exception as exc:
             hand_over("error", exc)
         else:
             hand_over("end", None)
+        finally:
+            if own_fd is not None:
+                os.close(own_fd)  # here, by the only thread that reads it
 
     thread = threading.Thread(target=pump, name="memories-async-ids", daemon=True)
     thread.start()

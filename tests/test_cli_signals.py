@@ -267,3 +267,48 @@ def test_the_fake_server_command_serves_until_interrupted() -> None:
         for stream in (process.stdout, process.stderr):
             if stream is not None:
                 stream.close()
+
+
+@pytest.mark.parametrize("source", ["fifo", "stdin"])
+def test_an_interrupt_ends_the_export_while_the_ids_producer_stays_open(
+    server: FakeServer, tmp_path: Path, source: str
+) -> None:
+    # The reader of the ids is blocked on a producer that neither writes nor closes: the
+    # interrupt must still end the process (it hung, or aborted at interpreter exit).
+    log = tmp_path / "stderr.log"
+    lines = "".join(f"{n}\n" for n in IDS[:3]).encode()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEMORIES_")}
+    env.update(MEMORIES_API_KEY=KEY, MEMORIES_BASE_URL=server.url)
+    writer: int | None = None
+    if source == "fifo":
+        fifo = tmp_path / "ids.fifo"
+        os.mkfifo(fifo)
+        writer = os.open(fifo, os.O_RDWR)  # a producer that stays
+        os.write(writer, lines)
+        ids = str(fifo)
+    else:
+        ids = "-"
+    with log.open("ab") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "memories_async._cli", "export", "--ids", ids],
+            env=env,
+            stdin=subprocess.PIPE if source == "stdin" else subprocess.DEVNULL,
+            stdout=stderr,
+            stderr=stderr,
+        )
+    try:
+        if process.stdin is not None:
+            process.stdin.write(lines)
+            process.stdin.flush()  # and kept open
+        # The export writes to stdout, the log here: wait for its three records.
+        wait_until(lambda: log.read_bytes().count(b'"schema":1') >= 3, process)
+        process.send_signal(signal.SIGINT)
+        assert finish(process) == 130
+    finally:
+        if writer is not None:
+            os.close(writer)
+        if process.stdin is not None:
+            process.stdin.close()
+    text = log.read_text()
+    assert "Fatal Python error" not in text
+    assert "Traceback" not in text
