@@ -91,6 +91,7 @@ class MemoriesClient:
         rate_store: str | None = None,
         rate_name: str | None = None,
         max_connections: int | None = None,
+        max_response_bytes: int | None = None,
         config: Config | None = None,
         session: aiohttp.ClientSession | None = None,
         governor: RateGovernor | None = None,
@@ -107,6 +108,7 @@ class MemoriesClient:
             "rate_store": rate_store,
             "rate_name": rate_name,
             "max_connections": max_connections,
+            "max_response_bytes": max_response_bytes,
         }
         if config is None:
             config = Config.from_env(**overrides)
@@ -506,6 +508,7 @@ class MemoriesClient:
                 owns_session=owns,
                 timeout=config.timeout,
                 connect_timeout=config.connect_timeout,
+                max_body=config.max_response_bytes,
             )
         return self._transport
 

@@ -184,7 +184,8 @@ class Config:
     processes using different keys of one account pace together (by default
     a salted hash of base URL and key). The key and any password in the store
     URL never appear in ``repr()``. ``max_connections`` sizes the connection
-    pool of a session the client creates.
+    pool of a session the client creates. An answer larger than
+    ``max_response_bytes`` fails its call (:class:`DecodeError`) unread.
     """
 
     api_key: str = attrs.field(validator=_check_api_key, repr=_redacted)
@@ -204,6 +205,9 @@ class Config:
     )
     rate_name: str | None = attrs.field(default=None, validator=_check_rate_name)
     max_connections: int = attrs.field(default=64, validator=_count("max_connections", 1))
+    max_response_bytes: int = attrs.field(
+        default=64 * 1024 * 1024, validator=_count("max_response_bytes", 1)
+    )
     user_agent: str = "memories-async"
 
     @classmethod

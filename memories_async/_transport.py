@@ -13,7 +13,7 @@ from collections.abc import Mapping
 import aiohttp
 import attrs
 
-from ._errors import ConfigError, RequestTimeoutError, TransportError
+from ._errors import ConfigError, DecodeError, RequestTimeoutError, TransportError
 from ._protocol import Request
 
 
@@ -43,7 +43,7 @@ class Transport:
     :meth:`aclose`.
     """
 
-    __slots__ = ("_owns_session", "_session", "_timeout", "_total")
+    __slots__ = ("_max_body", "_owns_session", "_session", "_timeout", "_total")
 
     def __init__(
         self,
@@ -52,8 +52,10 @@ class Transport:
         owns_session: bool,
         timeout: float,
         connect_timeout: float,
+        max_body: int = 64 * 1024 * 1024,
     ) -> None:
         self._session = session
+        self._max_body = max_body
         self._owns_session = owns_session
         self._total = timeout
         # The whole attempt is bounded by asyncio.timeout (one timer); aiohttp keeps only
@@ -98,7 +100,11 @@ class Transport:
                     allow_redirects=True,
                 ) as response,
             ):
-                body = await response.read()
+                length = response.content_length
+                if length is not None and length <= self._max_body:
+                    body = await response.read()
+                else:
+                    body = await self._read_capped(response, request, length)
                 return Response(response.status, response.headers, body)
         except TimeoutError as exc:
             raise RequestTimeoutError(
@@ -114,6 +120,30 @@ class Transport:
                 video_no=request.video_no,
                 endpoint=request.endpoint,
             ) from exc
+
+    async def _read_capped(
+        self, response: aiohttp.ClientResponse, request: Request, length: int | None
+    ) -> bytes:
+        """Read a body of unknown (or too large) length, at most ``max_body`` bytes of it."""
+        limit = self._max_body
+        if length is not None:
+            raise self._too_large(request, f"{length:,} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.content.iter_any():
+            size += len(chunk)
+            if size > limit:
+                raise self._too_large(request, f"more than {limit:,} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _too_large(self, request: Request, size: str) -> DecodeError:
+        return DecodeError(
+            f"the answer holds {size}, more than the {self._max_body:,} allowed"
+            " (Config.max_response_bytes): it was not read",
+            video_no=request.video_no,
+            endpoint=request.endpoint,
+        )
 
     async def aclose(self) -> None:
         """Close the session if this transport created it."""

@@ -278,3 +278,44 @@ async def test_a_redirect_loop_is_one_clear_transport_error() -> None:
     message = str(caught.value)
     assert "TooManyRedirects: redirected 10 times, the last time from http://127.0.0.1" in message
     assert "message=''" not in message
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+async def test_an_answer_larger_than_the_cap_fails_its_call_unread(chunked: bool) -> None:
+    from aiohttp import web
+
+    from memories_async import MemoriesClient
+
+    big = b'{"code":"0000","msg":"ok","data":{"transcriptions":[' + b" " * 3_000_000 + b"]}}"
+
+    async def answer(request: web.Request) -> web.StreamResponse:
+        if not chunked:
+            return web.Response(body=big, content_type="application/json")
+        response = web.StreamResponse()
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        for start in range(0, len(big), 65536):
+            await response.write(big[start : start + 65536])
+        await response.write_eof()
+        return response
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", answer)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with MemoriesClient(
+            api_key="sk-test-big", base_url=url, max_response_bytes=1_000_000
+        ) as client:
+            with pytest.raises(DecodeError, match="more than the 1,000,000 allowed") as caught:
+                await client.get_transcription("VI1")
+            assert caught.value.video_no == "VI1"
+            assert not caught.value.retryable
+        async with MemoriesClient(api_key="sk-test-big", base_url=url) as client:
+            assert (await client.get_transcription("VI1")).is_empty  # under the default cap
+    finally:
+        await runner.cleanup()
