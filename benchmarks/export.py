@@ -172,17 +172,19 @@ def measure_memory(
 def resume_over_ledger(scratch: Path, pairs: int, env: dict[str, str]) -> dict[str, float]:
     """Rerun ``export`` over a ledger of ``pairs`` committed records and the id file that
     made them: the whole process, from start to its summary, nothing left to fetch."""
+    from memories_async import Transcript, TranscriptKind
+    from memories_async._formats import to_jsonl_line
     from memories_async._sinks import LEDGER_VERSION
 
     numbers = [f"VI{600000000000000000 + n:018d}" for n in range(pairs)]
-    out, record = scratch / "big.jsonl", 40
-    with open(f"{out}.ledger", "w", encoding="ascii") as ledger:
-        ledger.write(f"memories-async export ledger {LEDGER_VERSION} jsonl\n")
-        ledger.writelines(
-            f"{(n + 1) * record}\tvisual\t{number}\n" for n, number in enumerate(numbers)
-        )
-    with open(out, "wb") as data:
-        data.truncate(pairs * record)
+    out, offset = scratch / "big.jsonl", 0
+    with open(out, "wb") as data, open(f"{out}.ledger", "wb") as ledger:
+        ledger.write(f"memories-async export ledger {LEDGER_VERSION} jsonl\n".encode())
+        for number in numbers:  # empty transcripts: what a ledger of a million costs
+            line = to_jsonl_line(Transcript(number, TranscriptKind.VISUAL))
+            data.write(line)
+            offset += len(line)
+            ledger.write(b"%d\tvisual\t%s\n" % (offset, number.encode()))
     ids = scratch / "big-ids.txt"
     ids.write_text("".join(f"{number}\n" for number in numbers))
     del numbers

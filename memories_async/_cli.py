@@ -786,6 +786,10 @@ class _ExportJob:
         if not sink.resumable or not sink.done_count:
             return
         details = []
+        if sink.adopted_records:
+            details.append(
+                f"recorded {sink.adopted_records} whole transcripts written after the last commit"
+            )
         if sink.recovered_bytes:
             details.append(f"dropped {sink.recovered_bytes} bytes of an unfinished record")
         if sink.removed_temp_files:

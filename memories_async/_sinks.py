@@ -30,8 +30,13 @@ and only then are the group's ledger lines appended and made durable, one
 ``<end offset><TAB><kind><TAB><video_no>`` per record, where the end offset is the size of
 ``OUT`` after that record. The ledger's first line names its version and format. On start,
 the ledger is read, a torn last line (a crash in the middle of writing it) is dropped, and
-``OUT`` is truncated to the last recorded end offset: records written but not committed, or
-half written, disappear, and their transcripts are fetched again. So whatever stops the
+the last recorded end offset is checked to end a record of ``OUT`` (a line end there; else
+the export stops, changing nothing). What ``OUT`` holds after it was written but not
+committed: in ``jsonl``, each whole line that is a record is recorded in the ledger then
+(it is a complete transcript, so a ledger cut short loses nothing), and a half-written last
+line, or the zeros a power loss leaves, is cut away; a whole line that is not a record
+stops the export, changing nothing. In ``csv`` the uncommitted rows are cut away. Cut
+records' transcripts are fetched again. So whatever stops the
 process (``kill -9``, a power loss, an OS crash), every transcript is in the output exactly
 once or not at all, and what is lost is at most the group not yet committed: a fraction of a
 second of fetching, done again by the next run. Since the ledger is written only after the
@@ -80,6 +85,8 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import IO, Generic, Self, TypeVar
 
+import orjson
+
 from ._errors import (
     APIError,
     DecodeError,
@@ -89,7 +96,15 @@ from ._errors import (
     RequestTimeoutError,
     TransportError,
 )
-from ._formats import ExportFormat, to_csv, to_jsonl_line, to_srt, to_txt, to_vtt
+from ._formats import (
+    ExportFormat,
+    to_csv,
+    to_jsonl_line,
+    to_srt,
+    to_txt,
+    to_vtt,
+    transcript_from_jsonl_record,
+)
 from ._ids import NumberSet
 from ._models import Transcript, TranscriptKind
 
@@ -115,6 +130,7 @@ nothing, and a crash loses at most this much fetching (done again by the next ru
 
 LEDGER_VERSION = 1
 _LEDGER_MAGIC = b"memories-async export ledger "
+_ADOPT_BLOCK = 1024 * 1024
 _SAFE_CHARACTERS = frozenset(string.ascii_letters + string.digits + "-_")
 _MAX_STEM = 120
 _WINDOWS_RESERVED = frozenset(
@@ -297,6 +313,9 @@ class Sink:
     format: ExportFormat
     recovered_bytes: int = 0
     """Bytes of an unfinished record dropped when the output was opened."""
+    adopted_records: int = 0
+    """Whole records written after the last commit of an earlier run, found in the data
+    when the output was opened and recorded in the ledger (JSONL)."""
     removed_temp_files: int = 0
     """Temporary files of a crashed run removed when the output was opened."""
 
@@ -428,11 +447,83 @@ class StreamFileSink(Sink):
                 f"{path} holds {size} bytes but its ledger records {committed}: it was changed"
                 f" outside the export; to start over, remove {path} and {ledger_path}"
             )
+        self._check_boundary(committed)
+        if size > committed and self.format is ExportFormat.JSONL:
+            committed = self._adopt(committed, size)
         if size > committed:
             os.ftruncate(self._data_fd, committed)
             os.fsync(self._data_fd)
             self.recovered_bytes = size - committed
         self._offset = committed
+
+    def _check_boundary(self, committed: int) -> None:
+        """Refuse a ledger whose last offset is not the end of a record of the data (a
+        ledger changed, or data written over, outside the export): resuming would truncate
+        or count done a torn record. Nothing has been changed when this raises."""
+        if committed == 0 or self._data_fd is None:
+            return
+        if os.pread(self._data_fd, 1, committed - 1) != b"\n":
+            raise OutputError(
+                f"{self.ledger_path} does not match {self.path}: its last record does not end"
+                f" at byte {committed}, where the ledger says; nothing was changed. Move both"
+                " files aside and export again into a new --out"
+            )
+
+    def _adopt(self, committed: int, size: int) -> int:
+        """Record in the ledger the whole JSON lines written after ``committed`` and never
+        recorded (a crash between the write and the group's commit, or a ledger cut
+        short): they are complete transcripts, kept rather than fetched again. Returns
+        the offset where the data stops being whole records (a torn last line, or the
+        zeros a power loss leaves, dropped after). A complete line that is not a record
+        stops the export: the data was changed outside it, and nothing is removed without
+        the user."""
+        assert self._data_fd is not None
+        assert self._ledger_fd is not None
+        entries: list[bytes] = []
+        offset, carry = committed, b""
+        position = committed
+        while position < size:
+            block = os.pread(self._data_fd, min(_ADOPT_BLOCK, size - position), position)
+            if not block:  # pragma: no cover - the file shrank under us
+                break
+            position += len(block)
+            lines = (carry + block).split(b"\n")
+            carry = lines.pop()
+            for line in lines:
+                if not line.strip(b"\x00"):
+                    # Zeros where a power loss left blocks unwritten: nothing whole after.
+                    position = size
+                    break
+                end = offset + len(line) + 1
+                number, kind = self._record_of(line, offset)
+                entries.append(f"{end}\t{kind.value}\t{number}\n".encode())
+                self._done[kind].add(number)
+                offset = end
+                if len(entries) >= COMMIT_EVERY:
+                    _write_all(self._ledger_fd, b"".join(entries))
+                    self.adopted_records += len(entries)
+                    entries.clear()
+        if entries:
+            _write_all(self._ledger_fd, b"".join(entries))
+            self.adopted_records += len(entries)
+        if self.adopted_records:
+            os.fsync(self._data_fd)
+            os.fsync(self._ledger_fd)
+        return offset
+
+    def _record_of(self, line: bytes, offset: int) -> tuple[str, TranscriptKind]:
+        """The (video number, kind) of a whole JSON line of the data, or refuse."""
+        try:
+            record = orjson.loads(line)
+            transcript = transcript_from_jsonl_record(record)
+        except (orjson.JSONDecodeError, ValueError, TypeError, AttributeError):
+            raise OutputError(
+                f"{self.path} holds a line that is not an export record at byte {offset},"
+                f" after what its ledger records: it was changed outside the export; nothing"
+                f" was changed. Keep its first {offset} bytes (truncate -s {offset}"
+                f" {self.path}) to resume"
+            ) from None
+        return transcript.video_no, transcript.kind
 
     def _read_ledger(self) -> tuple[int, int, bool]:
         """Read the ledger: return the committed offset, where its good part ends, header?"""

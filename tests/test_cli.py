@@ -896,3 +896,18 @@ def test_a_huge_key_file_is_refused_without_reading_it_whole(
     assert result.exit_code == 2
     assert "characters long, more than 1,024" in result.stderr
     assert "yyyyyyyy" not in result.output
+
+
+def test_a_ledger_cut_to_its_header_loses_no_transcript(
+    env: dict[str, str | None], tmp_path: Path
+) -> None:
+    out = tmp_path / "o.jsonl"
+    ledger = tmp_path / "o.jsonl.ledger"
+    assert invoke(["export", *IDS[:5], "--out", str(out)], env).exit_code == 0
+    header = ledger.read_bytes().splitlines(keepends=True)[0]
+    ledger.write_bytes(header)  # cut back by hand: the five records are still in the data
+    result = invoke(["export", IDS[5], "--out", str(out), "--json-summary"], env)
+    assert result.exit_code == 0, result.output
+    assert "recorded 5 whole transcripts written after the last commit" in result.stderr
+    assert jsonl_pairs(out.read_bytes()) == Counter({(n, "visual"): 1 for n in IDS[:6]})
+    assert len(ledger.read_bytes().splitlines()) == 7

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from memories_async import Transcript, TranscriptKind
+from memories_async._formats import to_jsonl_line
 from memories_async._sinks import LEDGER_VERSION
 
 pytestmark = [
@@ -31,14 +33,7 @@ def test_resuming_a_million_done_pairs_stays_small(tmp_path: Path) -> None:
     # rerun has nothing to fetch, and must not need more than MAX_RSS_MB to find out.
     numbers = _numbers(PAIRS)
     out = tmp_path / "big.jsonl"
-    record = 40
-    with open(f"{out}.ledger", "w", encoding="ascii") as ledger:
-        ledger.write(f"memories-async export ledger {LEDGER_VERSION} jsonl\n")
-        ledger.writelines(
-            f"{(n + 1) * record}\tvisual\t{number}\n" for n, number in enumerate(numbers)
-        )
-    with open(out, "wb") as data:
-        data.truncate(PAIRS * record)  # only its size is checked when resuming
+    write_done_export(out, numbers)
     ids = tmp_path / "ids.txt"
     ids.write_text("".join(f"{number}\n" for number in numbers), encoding="ascii")
     del numbers
@@ -61,6 +56,18 @@ def test_resuming_a_million_done_pairs_stays_small(tmp_path: Path) -> None:
     summary = json.loads(stdout)
     assert (summary["exported"], summary["skipped"], summary["total"]) == (0, PAIRS, 0)
     assert 0 < peak_kb < MAX_RSS_MB * 1024, f"peak RSS {peak_kb / 1024:.0f} MB"
+
+
+def write_done_export(out: Path, numbers: list[str]) -> None:
+    """An export of ``numbers`` (visual, empty transcripts) whose ledger records them all."""
+    offset = 0
+    with open(out, "wb") as data, open(f"{out}.ledger", "wb") as ledger:
+        ledger.write(f"memories-async export ledger {LEDGER_VERSION} jsonl\n".encode())
+        for number in numbers:
+            line = to_jsonl_line(Transcript(number, TranscriptKind.VISUAL))
+            data.write(line)
+            offset += len(line)
+            ledger.write(b"%d\tvisual\t%s\n" % (offset, number.encode()))
 
 
 def _peak_rss_kb(pid: int) -> int:

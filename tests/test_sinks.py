@@ -187,19 +187,88 @@ def test_reopening_resumes(tmp_path: Path) -> None:
     assert [t.video_no for t in read_jsonl(out)] == ["VI1", "VI2"]
 
 
-def test_an_uncommitted_tail_is_dropped(tmp_path: Path) -> None:
+def test_an_uncommitted_tail_keeps_its_whole_records_and_drops_a_torn_one(
+    tmp_path: Path,
+) -> None:
     out = tmp_path / "out.jsonl"
     with StreamFileSink(str(out), ExportFormat.JSONL) as sink:
         sink.commit(transcript("VI1"))
     committed = out.stat().st_size
     whole = render(transcript("VI2"), ExportFormat.JSONL)
-    with out.open("ab") as data:  # a record written, then the process died
-        data.write(whole + whole[:17])
+    torn = render(transcript("VI3"), ExportFormat.JSONL)[:17]
+    with out.open("ab") as data:  # records written, then the process died before the commit
+        data.write(whole + torn)
     with StreamFileSink(str(out), ExportFormat.JSONL) as sink:
-        assert sink.recovered_bytes == len(whole) + 17
-        assert not sink.is_done("VI2", VISUAL)
-        assert out.stat().st_size == committed
-        sink.commit(transcript("VI2"))
+        assert (sink.adopted_records, sink.recovered_bytes) == (1, 17)
+        assert sink.is_done("VI2", VISUAL)
+        assert not sink.is_done("VI3", VISUAL)
+        assert out.stat().st_size == committed + len(whole)
+        sink.commit(transcript("VI3"))
+    assert [t.video_no for t in read_jsonl(out)] == ["VI1", "VI2", "VI3"]
+    with StreamFileSink(str(out), ExportFormat.JSONL) as sink:  # the ledger says it all now
+        assert (sink.adopted_records, sink.recovered_bytes, sink.done_count) == (0, 0, 3)
+
+
+@pytest.mark.parametrize("cut", ["to the header", "by two records"])
+def test_a_ledger_cut_short_loses_no_record(tmp_path: Path, cut: str) -> None:
+    # The ledger cut back (by hand, a bad restore): the data's whole records are kept and
+    # recorded again, none truncated, none fetched twice.
+    out = tmp_path / "out.jsonl"
+    ledger = tmp_path / "out.jsonl.ledger"
+    with StreamFileSink(str(out), ExportFormat.JSONL) as sink:
+        for n in range(20):
+            sink.commit(transcript(f"VI{n}"))
+    data = out.read_bytes()
+    lines = ledger.read_bytes().splitlines(keepends=True)
+    ledger.write_bytes(b"".join(lines[:1] if cut == "to the header" else lines[:-2]))
+    with StreamFileSink(str(out), ExportFormat.JSONL) as sink:
+        assert sink.adopted_records == (20 if cut == "to the header" else 2)
+        assert sink.done_count == 20
+        assert sink.recovered_bytes == 0
+    assert out.read_bytes() == data
+    assert ledger.read_bytes() == b"".join(lines)
+
+
+def test_a_ledger_offset_off_a_record_boundary_is_refused_untouched(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    ledger = tmp_path / "out.jsonl.ledger"
+    with StreamFileSink(str(out), ExportFormat.JSONL) as sink:
+        for n in range(3):
+            sink.commit(transcript(f"VI{n}"))
+    lines = ledger.read_bytes().splitlines(keepends=True)
+    end, rest = lines[-1].split(b"\t", 1)
+    lines[-1] = b"%d\t%s" % (int(end) - 50, rest)  # 50 bytes short of the real end
+    ledger.write_bytes(b"".join(lines))
+    data, written = out.read_bytes(), ledger.read_bytes()
+    with pytest.raises(OutputError, match=r"does not match .*nothing was changed"):
+        StreamFileSink(str(out), ExportFormat.JSONL)
+    assert (out.read_bytes(), ledger.read_bytes()) == (data, written)
+
+
+def test_a_line_after_the_ledger_that_is_no_record_is_refused_untouched(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    with StreamFileSink(str(out), ExportFormat.JSONL) as sink:
+        sink.commit(transcript("VI1"))
+    size = out.stat().st_size
+    with out.open("ab") as data:
+        data.write(b'{"written": "by something else"}\n')
+    before = out.read_bytes()
+    with pytest.raises(OutputError, match=rf"not an export record at byte {size}.*truncate -s"):
+        StreamFileSink(str(out), ExportFormat.JSONL)
+    assert out.read_bytes() == before
+
+
+def test_zeros_a_power_loss_left_after_the_records_are_dropped(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    with StreamFileSink(str(out), ExportFormat.JSONL) as sink:
+        sink.commit(transcript("VI1"))
+    whole = render(transcript("VI2"), ExportFormat.JSONL)
+    with out.open("ab") as data:
+        data.write(whole + b"\x00" * 300 + b"\n" + render(transcript("VI3"), ExportFormat.JSONL))
+    with StreamFileSink(str(out), ExportFormat.JSONL) as sink:
+        assert sink.adopted_records == 1
+        assert sink.is_done("VI2", VISUAL)
+        assert not sink.is_done("VI3", VISUAL)  # after the zeros: fetched again
     assert [t.video_no for t in read_jsonl(out)] == ["VI1", "VI2"]
 
 
@@ -213,10 +282,11 @@ def test_a_torn_last_ledger_line_is_dropped_and_repaired(tmp_path: Path) -> None
     ledger.write_bytes(b"".join(lines[:-1]) + lines[-1][:5])  # torn in the middle
     with StreamFileSink(str(out), ExportFormat.JSONL) as sink:
         assert sink.is_done("VI1", VISUAL)
-        assert not sink.is_done("VI2", VISUAL)
-        assert sink.recovered_bytes > 0
+        # Its record is whole in the data: recorded again, not dropped.
+        assert (sink.adopted_records, sink.recovered_bytes) == (1, 0)
+        assert sink.is_done("VI2", VISUAL)
         sink.commit(transcript("VI3"))
-    assert [t.video_no for t in read_jsonl(out)] == ["VI1", "VI3"]
+    assert [t.video_no for t in read_jsonl(out)] == ["VI1", "VI2", "VI3"]
     assert ledger.read_text().splitlines()[-1].endswith("\tvisual\tVI3")
 
 
@@ -364,8 +434,9 @@ def test_a_closed_or_failed_sink_refuses_to_write(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("failing", "kept"),
     [
-        # The data's fsync fails: the group's ledger lines are never written.
-        pytest.param(1, ["VI1", "VI4"], id="data fsync"),
+        # The data's fsync fails: the group's ledger lines are never written, and the next
+        # open records the whole record it finds after them.
+        pytest.param(1, ["VI1", "VI2", "VI4"], id="data fsync"),
         # The ledger's fsync fails after its write: the lines are there, the data durable.
         pytest.param(2, ["VI1", "VI2", "VI4"], id="ledger fsync"),
     ],
@@ -402,8 +473,8 @@ def test_a_commit_error_breaks_the_sink_and_the_next_open_repairs(
 
 
 def test_records_wait_for_sync_in_the_ledger_not_in_the_data(tmp_path: Path) -> None:
-    # A kill -9 before the sync loses the group's ledger lines: the next open drops the
-    # records they would have recorded, and their transcripts are fetched again.
+    # A kill -9 before the sync loses the group's ledger lines: the next open finds the
+    # whole records they would have recorded, and records them.
     out = tmp_path / "out.jsonl"
     ledger = tmp_path / "out.jsonl.ledger"
     sink = StreamFileSink(str(out), ExportFormat.JSONL)
@@ -416,10 +487,10 @@ def test_records_wait_for_sync_in_the_ledger_not_in_the_data(tmp_path: Path) -> 
     os.close(sink._ledger_fd)  # as a crash would leave it: no close, no sync
     os.close(sink._data_fd)
     with StreamFileSink(str(out), ExportFormat.JSONL) as again:
-        assert again.recovered_bytes > 0
+        assert (again.adopted_records, again.recovered_bytes) == (1, 0)
         assert again.is_done("VI1", VISUAL)
-        assert not again.is_done("VI2", VISUAL)
-    assert [t.video_no for t in read_jsonl(out)] == ["VI1"]
+        assert again.is_done("VI2", VISUAL)
+    assert [t.video_no for t in read_jsonl(out)] == ["VI1", "VI2"]
 
 
 def test_stream_sinks_refuse_per_video_formats(tmp_path: Path) -> None:
