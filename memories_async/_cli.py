@@ -791,7 +791,10 @@ class _ExportJob:
                 f"recorded {sink.adopted_records} whole transcripts written after the last commit"
             )
         if sink.recovered_bytes:
-            details.append(f"dropped {sink.recovered_bytes} bytes of an unfinished record")
+            what = "an unfinished record" if sink.format is ExportFormat.JSONL else "rows"
+            details.append(
+                f"dropped {sink.recovered_bytes} bytes of {what} written after the last commit"
+            )
         if sink.removed_temp_files:
             details.append(f"removed {sink.removed_temp_files} unfinished files")
         extra = f" ({'; '.join(details)})" if details else ""

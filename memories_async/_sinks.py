@@ -35,7 +35,8 @@ the export stops, changing nothing). What ``OUT`` holds after it was written but
 committed: in ``jsonl``, each whole line that is a record is recorded in the ledger then
 (it is a complete transcript, so a ledger cut short loses nothing), and a half-written last
 line, or the zeros a power loss leaves, is cut away; a whole line that is not a record
-stops the export, changing nothing. In ``csv`` the uncommitted rows are cut away. Cut
+stops the export, changing nothing. In ``csv``, the rows of each transcript but the last
+(whose rows may be incomplete) are recorded the same way, and the last is cut away. Cut
 records' transcripts are fetched again. So whatever stops the
 process (``kill -9``, a power loss, an OS crash), every transcript is in the output exactly
 once or not at all, and what is lost is at most the group not yet committed: a fraction of a
@@ -75,12 +76,13 @@ what has since been exported.
 from __future__ import annotations
 
 import contextlib
+import csv
 import hashlib
 import os
 import stat
 import string
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import IO, Generic, Self, TypeVar
@@ -97,6 +99,7 @@ from ._errors import (
     TransportError,
 )
 from ._formats import (
+    CSV_HEADER,
     ExportFormat,
     to_csv,
     to_jsonl_line,
@@ -448,8 +451,9 @@ class StreamFileSink(Sink):
                 f" outside the export; to start over, remove {path} and {ledger_path}"
             )
         self._check_boundary(committed)
-        if size > committed and self.format is ExportFormat.JSONL:
-            committed = self._adopt(committed, size)
+        if size > committed:
+            adopt = self._adopt if self.format is ExportFormat.JSONL else self._adopt_csv
+            committed = adopt(committed, size)
         if size > committed:
             os.ftruncate(self._data_fd, committed)
             os.fsync(self._data_fd)
@@ -510,6 +514,83 @@ class StreamFileSink(Sink):
             os.fsync(self._data_fd)
             os.fsync(self._ledger_fd)
         return offset
+
+    def _adopt_csv(self, committed: int, size: int) -> int:
+        """:meth:`_adopt` for CSV: the rows after ``committed``, grouped by (video, kind) as
+        they come, are the transcripts written after the last commit; every group but the
+        last is recorded (the last may lack rows: it is cut away and fetched again, so at
+        most one transcript is). A row that is not an export row stops the export."""
+        assert self._data_fd is not None
+        assert self._ledger_fd is not None
+        with open(os.dup(self._data_fd), "rb") as data:
+            data.seek(committed)
+            groups = self._csv_groups(data, committed, size)
+            entries: list[bytes] = []
+            offset = committed
+            previous: tuple[str, TranscriptKind, int] | None = None
+            for number, kind, end in groups:
+                if previous is not None:
+                    entries.append(f"{previous[2]}\t{previous[1].value}\t{previous[0]}\n".encode())
+                    self._done[previous[1]].add(previous[0])
+                    offset = previous[2]
+                previous = (number, kind, end)
+        if entries:
+            _write_all(self._ledger_fd, b"".join(entries))
+            self.adopted_records = len(entries)
+            os.fsync(self._data_fd)
+            os.fsync(self._ledger_fd)
+        return offset
+
+    def _csv_groups(
+        self, data: IO[bytes], committed: int, size: int
+    ) -> Iterator[tuple[str, TranscriptKind, int]]:
+        """The (video, kind, end offset) of each run of rows of one transcript after
+        ``committed``; a torn last row ends them."""
+        consumed = committed
+
+        def lines() -> Iterator[str]:
+            nonlocal consumed
+            while consumed < size:
+                raw = data.readline()
+                if not raw.endswith(b"\n"):
+                    return  # a torn last row: not part of any whole transcript
+                consumed += len(raw)
+                yield raw.decode("utf-8", "replace")
+
+        def rows() -> Iterator[tuple[list[str], int]]:
+            # Each row with the offset just after it (the reader reads no further).
+            for row in csv.reader(lines()):
+                yield row, consumed
+
+        group: tuple[str, TranscriptKind] | None = None
+        end = committed
+        for (row, row_end), last in _with_last(rows()):
+            if committed == 0 and end == 0 and tuple(row) == CSV_HEADER:
+                end = row_end
+                continue
+            try:
+                key = self._csv_key(row, end)
+            except OutputError:
+                if last:
+                    break  # a row cut by the end of the data: part of the last transcript
+                raise
+            if group is not None and key != group:
+                yield (*group, end)
+            group, end = key, row_end
+        if group is not None:
+            yield (*group, end)
+
+    def _csv_key(self, row: list[str], offset: int) -> tuple[str, TranscriptKind]:
+        """The (video, kind) of an export CSV row, or refuse."""
+        kind = _KINDS_BY_VALUE.get(row[1]) if len(row) == len(CSV_HEADER) else None
+        if kind is None or not row[0] or not row[0].isprintable() or " " in row[0]:
+            raise OutputError(
+                f"{self.path} holds a row that is not an export row at byte {offset}, after"
+                f" what its ledger records: it was changed outside the export; nothing was"
+                f" changed. Keep its first {offset} bytes (truncate -s {offset} {self.path})"
+                " to resume"
+            )
+        return row[0], kind
 
     def _record_of(self, line: bytes, offset: int) -> tuple[str, TranscriptKind]:
         """The (video number, kind) of a whole JSON line of the data, or refuse."""
@@ -643,6 +724,23 @@ class StreamFileSink(Sink):
             _close_fds(data_fd, ledger_fd)
 
 
+def _with_last(items: Iterator[T]) -> Iterator[tuple[T, bool]]:
+    """Each item with whether it is the last; a CSV row left unfinished by the end of the
+    data (inside a quoted field) ends them."""
+    try:
+        item = next(items)
+    except (StopIteration, csv.Error):
+        return
+    while True:
+        try:
+            following = next(items)
+        except (StopIteration, csv.Error):
+            yield item, True
+            return
+        yield item, False
+        item = following
+
+
 def _size(path: str) -> int:
     """The size of a file in bytes; 0 if it does not exist."""
     try:
@@ -670,6 +768,7 @@ def _parse_ledger_entry(raw: bytes) -> tuple[int, TranscriptKind, str] | None:
 
 
 _LEDGER_KINDS = {kind.value.encode(): kind for kind in TranscriptKind}
+_KINDS_BY_VALUE = {kind.value: kind for kind in TranscriptKind}
 
 
 class StdoutSink(Sink):

@@ -911,3 +911,16 @@ def test_a_ledger_cut_to_its_header_loses_no_transcript(
     assert "recorded 5 whole transcripts written after the last commit" in result.stderr
     assert jsonl_pairs(out.read_bytes()) == Counter({(n, "visual"): 1 for n in IDS[:6]})
     assert len(ledger.read_bytes().splitlines()) == 7
+
+
+@pytest.mark.parametrize(("fmt", "what"), [("jsonl", "an unfinished record"), ("csv", "rows")])
+def test_the_resume_note_says_what_was_dropped(
+    env: dict[str, str | None], tmp_path: Path, fmt: str, what: str
+) -> None:
+    out = tmp_path / f"o.{fmt}"
+    assert invoke(["export", IDS[0], "--out", str(out), "--format", fmt], env).exit_code == 0
+    with out.open("ab") as data:
+        data.write(b'{"schema": 1, "vid' if fmt == "jsonl" else b"VI9,visual,0,0.0,1.0,a\r\nVI9,")
+    result = invoke(["export", IDS[0], IDS[1], "--out", str(out), "--format", fmt], env)
+    assert result.exit_code == 0, result.output
+    assert f"bytes of {what} written after the last commit" in result.stderr
