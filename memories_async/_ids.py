@@ -31,7 +31,7 @@ import heapq
 import os
 import threading
 from array import array
-from collections.abc import AsyncGenerator, Iterable, Iterator
+from collections.abc import AsyncGenerator, Generator, Iterable, Iterator
 from typing import IO, Any
 
 from ._errors import InvalidVideoNumberError
@@ -233,18 +233,14 @@ def iter_id_lines(stream: IO[bytes], name: str, /) -> Iterator[tuple[int, IdItem
         block = carry + data[:end] if data else carry
         carry = data[end:]
         if block:
-            for item in _block_items(block, name, line_no):
-                if type(item) is int:
-                    line_no = item
-                else:
-                    yield item
+            line_no = yield from _block_items(block, name, line_no)
         if not data:
             return
 
 
-def _block_items(block: bytes, name: str, line_no: int) -> Iterator[Any]:
-    """The ``(line number, item)`` of each line of ``block``, which holds whole lines (the
-    last may lack its line end), then the number of the last line (an ``int``)."""
+def _block_items(block: bytes, name: str, line_no: int) -> Generator[tuple[int, IdItem], None, int]:
+    """Yield the ``(line number, item)`` of each line of ``block``, which holds whole lines
+    (the last may lack its line end), numbered after ``line_no``; return the last number."""
     try:
         lines = block.decode("utf-8").split("\n")
     except UnicodeDecodeError:
@@ -274,7 +270,7 @@ def _block_items(block: bytes, name: str, line_no: int) -> Iterator[Any]:
             raise IdInputError(name, line_no, str(exc)) from None
         if item is not None:
             yield line_no, item
-    yield line_no
+    return line_no
 
 
 def check_id_arguments(values: Iterable[str], /) -> list[str]:

@@ -439,10 +439,7 @@ class StreamFileSink(Sink):
             _write_all(self._ledger_fd, header)
             os.fsync(self._ledger_fd)
             _fsync_directory(parent)
-        elif os.fstat(self._ledger_fd).st_size > good_end:
-            # A torn last line: drop it, or the next entry would be glued to it.
-            os.ftruncate(self._ledger_fd, good_end)
-            os.fsync(self._ledger_fd)
+        torn = has_header and os.fstat(self._ledger_fd).st_size > good_end
         self._data_fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o666)
         size = os.fstat(self._data_fd).st_size
         if size < committed:
@@ -451,6 +448,10 @@ class StreamFileSink(Sink):
                 f" outside the export; to start over, remove {path} and {ledger_path}"
             )
         self._check_boundary(committed)
+        if torn:
+            # A torn last line: drop it, or the next entry would be glued to it.
+            os.ftruncate(self._ledger_fd, good_end)
+            os.fsync(self._ledger_fd)
         if size > committed:
             adopt = self._adopt if self.format is ExportFormat.JSONL else self._adopt_csv
             committed = adopt(committed, size)
@@ -501,19 +502,24 @@ class StreamFileSink(Sink):
                 end = offset + len(line) + 1
                 number, kind = self._record_of(line, offset)
                 entries.append(f"{end}\t{kind.value}\t{number}\n".encode())
-                self._done[kind].add(number)
                 offset = end
-                if len(entries) >= COMMIT_EVERY:
-                    _write_all(self._ledger_fd, b"".join(entries))
-                    self.adopted_records += len(entries)
-                    entries.clear()
-        if entries:
-            _write_all(self._ledger_fd, b"".join(entries))
-            self.adopted_records += len(entries)
-        if self.adopted_records:
-            os.fsync(self._data_fd)
-            os.fsync(self._ledger_fd)
+        # Written only once every line is known good: a refusal changes nothing.
+        self._record_adopted(entries)
         return offset
+
+    def _record_adopted(self, entries: list[bytes]) -> None:
+        """Append the ledger lines of adopted records, durably, and count them done."""
+        if not entries:
+            return
+        assert self._data_fd is not None
+        assert self._ledger_fd is not None
+        os.fsync(self._data_fd)
+        _write_all(self._ledger_fd, b"".join(entries))
+        os.fsync(self._ledger_fd)
+        for entry in entries:
+            _end, kind, number = entry[:-1].decode().split("\t")
+            self._done[_LEDGER_KINDS[kind.encode()]].add(number)
+        self.adopted_records = len(entries)
 
     def _adopt_csv(self, committed: int, size: int) -> int:
         """:meth:`_adopt` for CSV: the rows after ``committed``, grouped by (video, kind) as
@@ -531,14 +537,9 @@ class StreamFileSink(Sink):
             for number, kind, end in groups:
                 if previous is not None:
                     entries.append(f"{previous[2]}\t{previous[1].value}\t{previous[0]}\n".encode())
-                    self._done[previous[1]].add(previous[0])
                     offset = previous[2]
                 previous = (number, kind, end)
-        if entries:
-            _write_all(self._ledger_fd, b"".join(entries))
-            self.adopted_records = len(entries)
-            os.fsync(self._data_fd)
-            os.fsync(self._ledger_fd)
+        self._record_adopted(entries)
         return offset
 
     def _csv_groups(
@@ -597,6 +598,9 @@ class StreamFileSink(Sink):
         try:
             record = orjson.loads(line)
             transcript = transcript_from_jsonl_record(record)
+            number = transcript.video_no
+            if not number or not number.isprintable() or " " in number:
+                raise ValueError(number)  # noqa: TRY301 - one refusal for every bad line
         except (orjson.JSONDecodeError, ValueError, TypeError, AttributeError):
             raise OutputError(
                 f"{self.path} holds a line that is not an export record at byte {offset},"
