@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -251,6 +252,24 @@ async def test_rate_limit_error_when_patience_runs_out() -> None:
                 await client.get_transcription(PRIVATE)
 
 
+@contextlib.asynccontextmanager
+async def _serving(handler: Any) -> AsyncIterator[str]:
+    """A bare aiohttp server on 127.0.0.1 answering every GET with ``handler``; its URL."""
+    from aiohttp import web
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
+
+
 async def test_a_redirect_loop_is_one_clear_transport_error() -> None:
     from aiohttp import web
 
@@ -259,22 +278,13 @@ async def test_a_redirect_loop_is_one_clear_transport_error() -> None:
     async def loop_forever(request: web.Request) -> web.Response:
         raise web.HTTPFound(str(request.url))
 
-    app = web.Application()
-    app.router.add_get("/{tail:.*}", loop_forever)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        policy = RetryPolicy(backoff=False, attempts=1)
-        async with MemoriesClient(
-            api_key="sk-test-redirects", base_url=f"http://127.0.0.1:{port}", retry=policy
-        ) as client:
-            with pytest.raises(TransportError) as caught:
-                await client.get_transcription("VI1")
-    finally:
-        await runner.cleanup()
+    policy = RetryPolicy(backoff=False, attempts=1)
+    async with (
+        _serving(loop_forever) as url,
+        MemoriesClient(api_key="sk-test-redirects", base_url=url, retry=policy) as client,
+    ):
+        with pytest.raises(TransportError) as caught:
+            await client.get_transcription("VI1")
     message = str(caught.value)
     assert "TooManyRedirects: redirected 10 times, the last time from http://127.0.0.1" in message
     assert "message=''" not in message
@@ -299,15 +309,7 @@ async def test_an_answer_larger_than_the_cap_fails_its_call_unread(chunked: bool
         await response.write_eof()
         return response
 
-    app = web.Application()
-    app.router.add_get("/{tail:.*}", answer)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    url = f"http://127.0.0.1:{port}"
-    try:
+    async with _serving(answer) as url:
         async with MemoriesClient(
             api_key="sk-test-big", base_url=url, max_response_bytes=1_000_000
         ) as client:
@@ -317,5 +319,3 @@ async def test_an_answer_larger_than_the_cap_fails_its_call_unread(chunked: bool
             assert not caught.value.retryable
         async with MemoriesClient(api_key="sk-test-big", base_url=url) as client:
             assert (await client.get_transcription("VI1")).is_empty  # under the default cap
-    finally:
-        await runner.cleanup()
