@@ -327,10 +327,11 @@ def live_rows(data: Any, *, video_no: str) -> tuple[str, list[dict[str, Any]]] |
 def _live_rows(items: list[Any]) -> list[dict[str, Any]] | None:
     """:func:`_live_fields` building a dict per segment, the row of a JSON line.
 
-    A twin, not a wrapper: building the dicts in the same loop costs a fifth less than
-    building them from the fields afterwards, and a JSON-line export spends most of its
-    own CPU here. The two must accept exactly the same items and agree on every value
-    (a Hypothesis test runs them side by side on well-formed and damaged answers).
+    A twin, not a wrapper: building the dicts from the fields afterwards costs about 3 µs
+    more per transcript of 50 segments (26 µs instead of 23 from answer to line), some 2 %
+    of the export command's CPU, which stands within a few percent of its target. The two
+    must accept exactly the same items and agree on every value (a Hypothesis test runs
+    them side by side on well-formed and damaged answers).
     """
     if not items:
         return []
