@@ -37,7 +37,7 @@ import bisect
 import enum
 import math
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from types import TracebackType
 from typing import Any, Generic, Self, TypeVar
 
@@ -369,13 +369,7 @@ class TranscriptBatch(Generic[T]):
         kinds = self._kinds
         try:
             async for raw in _iterate(self._input):
-                if isinstance(raw, tuple):
-                    number, kind = job_of(raw)
-                    jobs: Iterable[tuple[Any, TranscriptKind]] = ((number, kind),)
-                else:
-                    number = raw.strip() if isinstance(raw, str) else raw
-                    jobs = ((number, kind) for kind in kinds)
-                for number, kind in jobs:
+                for number, kind in jobs_of(raw, kinds):
                     if seen is not None and isinstance(number, str):
                         numbers = seen[kind]
                         if number in numbers:
@@ -476,6 +470,20 @@ class TranscriptBatch(Generic[T]):
         if self._feeding and self._feeder is not None:
             self._feeding = False
             self._feeder.cancel()
+
+
+def jobs_of(
+    item: Any, kinds: Sequence[TranscriptKind], /
+) -> tuple[tuple[Any, TranscriptKind], ...]:
+    """The (video number, kind) jobs one item of a batch's input stands for.
+
+    A video number stands for one job per kind of ``kinds`` (a string is stripped); a
+    ``(video_no, kind)`` pair for that job alone (see :func:`job_of`).
+    """
+    if isinstance(item, tuple):
+        return (job_of(item),)
+    number = item.strip() if isinstance(item, str) else item
+    return tuple((number, kind) for kind in kinds)
 
 
 def job_of(item: tuple[Any, ...], /) -> tuple[Any, TranscriptKind]:

@@ -46,7 +46,7 @@ from ._batch import (
     Fetched,
     LatencyHistogram,
     batch_kinds,
-    job_of,
+    jobs_of,
 )
 from ._client import MemoriesClient
 from ._converter import live_rows, structure_transcript
@@ -147,20 +147,6 @@ class FailureRecord:
     message: str
 
 
-def pairs_of(
-    item: IdItem | tuple[str, TranscriptKind | str], kinds: Sequence[TranscriptKind], /
-) -> tuple[tuple[str, TranscriptKind], ...]:
-    """The (video, kind) jobs one item of the input stands for.
-
-    A video number stands for one job per kind of ``kinds``; a ``(video_no, kind)`` pair
-    for that job alone (a kind given as a string is checked: :class:`ValueError`).
-    """
-    if isinstance(item, tuple):
-        number, kind = job_of(item)
-        return ((number, kind),)
-    return tuple((item, kind) for kind in kinds)
-
-
 def count_pending(
     items: Iterable[IdItem], kinds: Sequence[TranscriptKind], sink: Sink, /
 ) -> tuple[int, int]:
@@ -177,7 +163,7 @@ def count_pending(
             pending += 1 if isinstance(item, tuple) else per_number
         return pending, 0
     for item in items:
-        for number, kind in pairs_of(item, kinds):
+        for number, kind in jobs_of(item, kinds):
             if sink.is_done(number, kind):
                 done += 1
             else:
@@ -523,7 +509,7 @@ class _ExportRun:
                 if isinstance(item, tuple):
                     stats.pairs += 1
                 repeated = True
-                for number, kind in pairs_of(item, kinds):
+                for number, kind in jobs_of(item, kinds):
                     if sink.is_done(number, kind):
                         # Held by the output (also when exported by this run): only
                         # what is fetched is remembered, so memory follows the work.

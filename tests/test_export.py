@@ -23,6 +23,7 @@ from memories_async import (
     TranscriptKind,
     TransientAPIError,
 )
+from memories_async._batch import jobs_of
 from memories_async._export import (
     ExportStats,
     FailureRecord,
@@ -31,7 +32,6 @@ from memories_async._export import (
     error_message,
     export_to_sink,
     library_video_nos,
-    pairs_of,
     summary_data,
 )
 from memories_async._formats import ExportFormat, transcript_from_jsonl_record
@@ -468,12 +468,12 @@ async def test_export_needs_a_kind(start_server: FakeServerFactory, tmp_path: Pa
                 )
 
 
-def test_pairs_of_an_item() -> None:
-    assert pairs_of("VI1", BOTH) == (("VI1", VISUAL), ("VI1", AUDIO))
-    assert pairs_of(("VI1", "audio"), (VISUAL,)) == (("VI1", AUDIO),)
-    assert pairs_of((" VI1 ", AUDIO), BOTH) == (("VI1", AUDIO),)
+def test_jobs_of_an_item() -> None:
+    assert jobs_of("VI1", BOTH) == (("VI1", VISUAL), ("VI1", AUDIO))
+    assert jobs_of(("VI1", "audio"), (VISUAL,)) == (("VI1", AUDIO),)
+    assert jobs_of((" VI1 ", AUDIO), BOTH) == (("VI1", AUDIO),)
     with pytest.raises(ValueError, match="kind of a job must be 'visual' or 'audio'"):
-        pairs_of(("VI1", "both"), BOTH)
+        jobs_of(("VI1", "both"), BOTH)
 
 
 def test_count_pending(tmp_path: Path) -> None:
