@@ -98,6 +98,7 @@ from ._sinks import (
     default_failures_path,
     open_sink,
     render,
+    same_path,
 )
 
 if TYPE_CHECKING:
@@ -379,14 +380,6 @@ def _silence_stdout() -> None:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
-
-
-def _same_file(a: str, b: str) -> bool:
-    """Whether two paths name the same existing file."""
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return False
 
 
 def _binary_stdout() -> IO[bytes] | None:
@@ -762,7 +755,7 @@ class _ExportJob:
             path = self.ids_file
             items = None
             try:
-                if self.out is not None and _same_file(path, self.out):
+                if self.out is not None and same_path(path, self.out):
                     raise _Stop(f"--ids and --out both name {path}", EXIT_USAGE)
                 regular = stat.S_ISREG(os.stat(path).st_mode)
                 stream = stack.enter_context(open(path, "rb"))  # noqa: SIM115

@@ -36,7 +36,7 @@ from typing import IO, Any
 
 from ._errors import InvalidVideoNumberError
 from ._models import TranscriptKind
-from ._protocol import check_video_no
+from ._protocol import check_video_no, is_video_no
 
 IdItem = str | tuple[str, TranscriptKind]
 """What a line of an id file stands for: a video number (every kind the export asks
@@ -252,13 +252,7 @@ def _block_items(block: bytes, name: str, line_no: int) -> Generator[tuple[int, 
         line_no += 1
         text = line.strip()
         # The common line: a short number alone (no TAB, space, control character, BOM).
-        if (
-            len(line) <= _SURELY_SHORT
-            and text
-            and text.isprintable()
-            and " " not in text
-            and text[0] != "#"
-        ):
+        if len(line) <= _SURELY_SHORT and is_video_no(text) and text[0] != "#":
             yield line_no, text
             continue
         raw = line.encode("utf-8", "surrogateescape")

@@ -58,6 +58,13 @@ class Request:
     video_no: str | None = None
 
 
+def is_video_no(text: str, /) -> bool:
+    """Whether ``text`` is a video number as it is: what :func:`check_video_no` returns
+    unchanged (not empty, no whitespace or control character anywhere)."""
+    # Every whitespace character but the ASCII space is unprintable.
+    return bool(text) and text.isprintable() and " " not in text
+
+
 def check_video_no(video_no: object, /) -> str:
     """Return ``video_no`` stripped, or raise :class:`InvalidVideoNumberError`.
 
@@ -71,8 +78,7 @@ def check_video_no(video_no: object, /) -> str:
     text = video_no.strip()
     if not text:
         raise InvalidVideoNumberError("a video number must not be empty or blank")
-    # Every whitespace character but the ASCII space is unprintable.
-    if not text.isprintable() or " " in text:
+    if not is_video_no(text):
         raise InvalidVideoNumberError(
             f"a video number must not hold whitespace or control characters: {text!r}"
         )

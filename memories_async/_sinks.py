@@ -110,6 +110,7 @@ from ._formats import (
 )
 from ._ids import NumberSet
 from ._models import Transcript, TranscriptKind
+from ._protocol import is_video_no
 
 LEDGER_SUFFIX = ".ledger"
 """Appended to a stream output's path to name its ledger."""
@@ -133,7 +134,6 @@ nothing, and a crash loses at most this much fetching (done again by the next ru
 
 LEDGER_VERSION = 1
 _LEDGER_MAGIC = b"memories-async export ledger "
-_ADOPT_BLOCK = 1024 * 1024
 _SAFE_CHARACTERS = frozenset(string.ascii_letters + string.digits + "-_")
 _MAX_STEM = 120
 _WINDOWS_RESERVED = frozenset(
@@ -454,7 +454,7 @@ class StreamFileSink(Sink):
             os.fsync(self._ledger_fd)
         if size > committed:
             adopt = self._adopt if self.format is ExportFormat.JSONL else self._adopt_csv
-            committed = adopt(committed, size)
+            committed = adopt(committed)
         if size > committed:
             os.ftruncate(self._data_fd, committed)
             os.fsync(self._data_fd)
@@ -474,7 +474,7 @@ class StreamFileSink(Sink):
                 " files aside and export again into a new --out"
             )
 
-    def _adopt(self, committed: int, size: int) -> int:
+    def _adopt(self, committed: int) -> int:
         """Record in the ledger the whole JSON lines written after ``committed`` and never
         recorded (a crash between the write and the group's commit, or a ledger cut
         short): they are complete transcripts, kept rather than fetched again. Returns
@@ -482,27 +482,14 @@ class StreamFileSink(Sink):
         zeros a power loss leaves, dropped after). A complete line that is not a record
         stops the export: the data was changed outside it, and nothing is removed without
         the user."""
-        assert self._data_fd is not None
-        assert self._ledger_fd is not None
         entries: list[bytes] = []
-        offset, carry = committed, b""
-        position = committed
-        while position < size:
-            block = os.pread(self._data_fd, min(_ADOPT_BLOCK, size - position), position)
-            if not block:  # pragma: no cover - the file shrank under us
-                break
-            position += len(block)
-            lines = (carry + block).split(b"\n")
-            carry = lines.pop()
-            for line in lines:
-                if not line.strip(b"\x00"):
-                    # Zeros where a power loss left blocks unwritten: nothing whole after.
-                    position = size
-                    break
-                end = offset + len(line) + 1
-                number, kind = self._record_of(line, offset)
-                entries.append(f"{end}\t{kind.value}\t{number}\n".encode())
-                offset = end
+        offset = committed
+        for line in self._whole_lines(committed):
+            if not line[:-1].strip(b"\x00"):
+                break  # zeros where a power loss left blocks unwritten: nothing whole after
+            number, kind = self._record_of(line[:-1], offset)
+            offset += len(line)
+            entries.append(f"{offset}\t{kind.value}\t{number}\n".encode())
         # Written only once every line is known good: a refusal changes nothing.
         self._record_adopted(entries)
         return offset
@@ -521,40 +508,41 @@ class StreamFileSink(Sink):
             self._done[_LEDGER_KINDS[kind.encode()]].add(number)
         self.adopted_records = len(entries)
 
-    def _adopt_csv(self, committed: int, size: int) -> int:
+    def _whole_lines(self, committed: int) -> Iterator[bytes]:
+        """The whole lines of the data after ``committed``, line ends included (a torn last
+        line is not one)."""
+        assert self._data_fd is not None
+        with open(os.dup(self._data_fd), "rb") as data:
+            data.seek(committed)
+            for line in data:
+                if not line.endswith(b"\n"):
+                    return
+                yield line
+
+    def _adopt_csv(self, committed: int) -> int:
         """:meth:`_adopt` for CSV: the rows after ``committed``, grouped by (video, kind) as
         they come, are the transcripts written after the last commit; every group but the
         last is recorded (the last may lack rows: it is cut away and fetched again, so at
         most one transcript is). A row that is not an export row stops the export."""
-        assert self._data_fd is not None
-        assert self._ledger_fd is not None
-        with open(os.dup(self._data_fd), "rb") as data:
-            data.seek(committed)
-            groups = self._csv_groups(data, committed, size)
-            entries: list[bytes] = []
-            offset = committed
-            previous: tuple[str, TranscriptKind, int] | None = None
-            for number, kind, end in groups:
-                if previous is not None:
-                    entries.append(f"{previous[2]}\t{previous[1].value}\t{previous[0]}\n".encode())
-                    offset = previous[2]
-                previous = (number, kind, end)
+        entries: list[bytes] = []
+        offset = committed
+        previous: tuple[str, TranscriptKind, int] | None = None
+        for number, kind, end in self._csv_groups(committed):
+            if previous is not None:
+                entries.append(f"{previous[2]}\t{previous[1].value}\t{previous[0]}\n".encode())
+                offset = previous[2]
+            previous = (number, kind, end)
         self._record_adopted(entries)
         return offset
 
-    def _csv_groups(
-        self, data: IO[bytes], committed: int, size: int
-    ) -> Iterator[tuple[str, TranscriptKind, int]]:
+    def _csv_groups(self, committed: int) -> Iterator[tuple[str, TranscriptKind, int]]:
         """The (video, kind, end offset) of each run of rows of one transcript after
         ``committed``; a torn last row ends them."""
         consumed = committed
 
         def lines() -> Iterator[str]:
             nonlocal consumed
-            while consumed < size:
-                raw = data.readline()
-                if not raw.endswith(b"\n"):
-                    return  # a torn last row: not part of any whole transcript
+            for raw in self._whole_lines(committed):
                 consumed += len(raw)
                 yield raw.decode("utf-8", "replace")
 
@@ -584,7 +572,7 @@ class StreamFileSink(Sink):
     def _csv_key(self, row: list[str], offset: int) -> tuple[str, TranscriptKind]:
         """The (video, kind) of an export CSV row, or refuse."""
         kind = _KINDS_BY_VALUE.get(row[1]) if len(row) == len(CSV_HEADER) else None
-        if kind is None or not row[0] or not row[0].isprintable() or " " in row[0]:
+        if kind is None or not is_video_no(row[0]):
             raise OutputError(
                 f"{self.path} holds a row that is not an export row at byte {offset}, after"
                 f" what its ledger records: it was changed outside the export; nothing was"
@@ -599,7 +587,7 @@ class StreamFileSink(Sink):
             record = orjson.loads(line)
             transcript = transcript_from_jsonl_record(record)
             number = transcript.video_no
-            if not number or not number.isprintable() or " " in number:
+            if not is_video_no(number):
                 raise ValueError(number)  # noqa: TRY301 - one refusal for every bad line
         except (orjson.JSONDecodeError, ValueError, TypeError, AttributeError):
             raise OutputError(
@@ -765,8 +753,7 @@ def _parse_ledger_entry(raw: bytes) -> tuple[int, TranscriptKind, str] | None:
         number = parts[2].decode("utf-8")
     except UnicodeDecodeError:
         return None
-    # What check_video_no accepts unchanged: no whitespace or control character at all.
-    if kind is None or not number or not number.isprintable() or " " in number:
+    if kind is None or not is_video_no(number):
         return None
     return int(parts[0]), kind, number
 
@@ -991,7 +978,7 @@ def check_output(fmt: ExportFormat, out: str | None, failures: str | None, /) ->
     if stream:
         assert out is not None
         for path, what in ((out, "output"), (out + LEDGER_SUFFIX, "output's ledger")):
-            if _same_path(failures, path):
+            if same_path(failures, path):
                 raise OutputError(
                     f"the failures file {failures} is the {what} {path}: choose another"
                     " failures file"
@@ -1033,7 +1020,7 @@ def _file_kind(mode: int) -> str:
     return "a special file"  # pragma: no cover - every kind of file is listed above
 
 
-def _same_path(a: str, b: str) -> bool:
+def same_path(a: str, b: str, /) -> bool:
     """Whether two paths name the same file: the same inode when both exist (symlinks and
     hard links included), else the same path once symlinks and ``.``/``..`` are resolved."""
     try:
@@ -1070,7 +1057,7 @@ class FailureLog:
         if self._redact is not None:
             text = self._redact(text)
         number = video_no
-        if not video_no.isprintable() or " " in video_no or not video_no:
+        if not is_video_no(video_no):
             # Not a video number (a TAB, a line break, a NUL...): as it is, it would break
             # the line, or the retry of the file as --ids. A comment keeps it for the eye.
             number = f"# not a video number: {video_no!r}"

@@ -101,10 +101,12 @@ class Transport:
                 ) as response,
             ):
                 length = response.content_length
-                if length is not None and length <= self._max_body:
+                if length is None:
+                    body = await self._read_capped(response, request)
+                elif length <= self._max_body:
                     body = await response.read()
                 else:
-                    body = await self._read_capped(response, request, length)
+                    raise self._too_large(request, f"{length:,} bytes")
                 return Response(response.status, response.headers, body)
         except TimeoutError as exc:
             raise RequestTimeoutError(
@@ -121,13 +123,9 @@ class Transport:
                 endpoint=request.endpoint,
             ) from exc
 
-    async def _read_capped(
-        self, response: aiohttp.ClientResponse, request: Request, length: int | None
-    ) -> bytes:
-        """Read a body of unknown (or too large) length, at most ``max_body`` bytes of it."""
+    async def _read_capped(self, response: aiohttp.ClientResponse, request: Request) -> bytes:
+        """Read a body of unknown length, at most ``max_body`` bytes of it."""
         limit = self._max_body
-        if length is not None:
-            raise self._too_large(request, f"{length:,} bytes")
         chunks: list[bytes] = []
         size = 0
         async for chunk in response.content.iter_any():
