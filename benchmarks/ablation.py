@@ -17,8 +17,9 @@ Variants, each adding one layer of the SDK to the previous one:
     the same, sending through ``_transport.Transport.send`` with a
     ``_protocol.get_request`` (per-request timeout, SDK headers, params).
 ``+client``
-    the floor's semaphore loop around ``MemoriesClient.fetch_transcript``
-    (video-number check, governor, retry wrapper).
+    the floor's semaphore loop around ``MemoriesClient.get_transcription``
+    (video-number check, governor, retry loop); the tables of analysis.md name
+    it by its earlier name, ``fetch_transcript``, a call of the same depth.
 ``batch``
     ``MemoriesClient.fetch_transcriptions`` (feeder, queues, outcomes).
 
@@ -132,7 +133,7 @@ async def _variant(name: str, url: str, ids: Iterator[str], concurrency: int) ->
         if name == "+client":
 
             async def call(number: str) -> int:
-                transcript, _ = await client.fetch_transcript(number)
+                transcript = await client.get_transcription(number)
                 return len(transcript.segments)
 
             return await _semaphore_loop(ids, concurrency, call)

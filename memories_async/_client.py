@@ -26,7 +26,7 @@ from ._governor import RateGovernor
 from ._ids import NumberSet
 from ._models import Transcript, TranscriptKind, Video, VideoStatus
 from ._ratestore import open_rate_store, quota_key
-from ._retry import OnRetry, call_with_retries
+from ._retry import OnRetry, Retrying
 from ._transport import Transport, new_session
 
 logger = logging.getLogger("memories_async")
@@ -39,6 +39,9 @@ MAX_LIST_PAGES = 100_000
 far beyond any library, short of paging forever."""
 
 T = TypeVar("T")
+
+VideoJob = str | tuple[str, TranscriptKind | str]
+"""An item of a batch's input: a video number, or a ``(video_no, kind)`` pair."""
 
 
 def _kind(kind: TranscriptKind | str) -> TranscriptKind:
@@ -137,6 +140,11 @@ class MemoriesClient:
         self.governor = governor
         """The rate governor shared by every call of this client (and, with a shared
         ``rate_store``, by every client of the quota)."""
+        # Retries wait on the governor's time, so that a whole call (its waits for slots
+        # and between attempts, its total_timeout) runs on one clock, virtual in tests.
+        self._retrying = Retrying(
+            config.retry, clock=governor._clock, sleep=governor._sleep, random=governor._random
+        )
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
@@ -188,6 +196,7 @@ class MemoriesClient:
         kind: TranscriptKind | str = TranscriptKind.VISUAL,
         unique_id: str | None = None,
         public: bool | None = None,
+        on_retry: OnRetry | None = None,
     ) -> Transcript:
         """Fetch the visual (scene captions) or audio (speech) transcript of a video.
 
@@ -197,29 +206,16 @@ class MemoriesClient:
         speech, or read under another ``unique_id``) yields an empty
         :class:`Transcript`, not an error.
 
+        ``on_retry(error, attempt, wait)`` is called before each retry, with
+        the error of the attempt that failed, its number (from 1) and the
+        seconds the client waits before the next one (the governor may add a
+        wait for a slot).
+
         Raises :class:`InvalidVideoNumberError` for a malformed number and the
-        :class:`MemoriesError` of the last attempt when retries run out.
+        :class:`MemoriesError` of the last attempt when retries run out; its
+        ``attempts`` says how many were made.
         """
-        transcript, _attempts = await self.fetch_transcript(
-            video_no, kind=kind, unique_id=unique_id, public=public
-        )
-        return transcript
-
-    async def fetch_transcript(
-        self,
-        video_no: str,
-        /,
-        *,
-        kind: TranscriptKind | str = TranscriptKind.VISUAL,
-        unique_id: str | None = None,
-        public: bool | None = None,
-        on_retry: OnRetry | None = None,
-    ) -> tuple[Transcript, int]:
-        """Like :meth:`get_transcription`, also returning the number of attempts made.
-
-        ``on_retry(error, attempt, wait)`` is called before each retry.
-        """
-        return await self._fetch_answer(
+        transcript, _attempts = await self._fetch_answer(
             video_no,
             kind=kind,
             unique_id=unique_id,
@@ -227,6 +223,7 @@ class MemoriesClient:
             on_retry=on_retry,
             structure=structure_transcript,
         )
+        return transcript
 
     async def _fetch_answer(
         self,
@@ -239,8 +236,9 @@ class MemoriesClient:
         on_retry: OnRetry | None,
         structure: Callable[..., T],
     ) -> tuple[T, int]:
-        """:meth:`fetch_transcript`, the answer's data read by ``structure(data,
-        video_no=, kind=)`` (:func:`structure_transcript`, or a faster twin of it), whose
+        """:meth:`get_transcription` and the number of attempts it made (what a batch
+        job calls), the answer's data read by ``structure(data, video_no=, kind=)``
+        (:func:`structure_transcript`, or a faster twin of it), whose
         :class:`MemoriesError` is told the video, endpoint and attempts."""
         number = protocol.check_video_no(video_no)
         kind = _kind(kind)
@@ -341,7 +339,7 @@ class MemoriesClient:
 
     def fetch_transcriptions(
         self,
-        video_nos: Iterable[Any] | AsyncIterable[Any],
+        video_nos: Iterable[VideoJob] | AsyncIterable[VideoJob],
         /,
         *,
         kind: TranscriptKind | str | Iterable[TranscriptKind | str] = TranscriptKind.VISUAL,
@@ -389,7 +387,12 @@ class MemoriesClient:
                 " wrap a single number in a list"
             )
         return self._batch(
-            functools.partial(self.fetch_transcript, unique_id=_unique_id(unique_id, None)),
+            functools.partial(
+                self._fetch_answer,
+                unique_id=_unique_id(unique_id, None),
+                public=None,
+                structure=structure_transcript,
+            ),
             video_nos,
             kinds=batch_kinds(kind),
             max_concurrency=max_concurrency,
@@ -401,7 +404,7 @@ class MemoriesClient:
     def _batch(
         self,
         fetch: Callable[..., Awaitable[tuple[T, int]]],
-        jobs: Iterable[Any] | AsyncIterable[Any],
+        jobs: Iterable[VideoJob] | AsyncIterable[VideoJob],
         /,
         *,
         kinds: tuple[TranscriptKind, ...],
@@ -432,7 +435,7 @@ class MemoriesClient:
 
     async def gather_transcriptions(
         self,
-        video_nos: Iterable[Any] | AsyncIterable[Any],
+        video_nos: Iterable[VideoJob] | AsyncIterable[VideoJob],
         /,
         *,
         kind: TranscriptKind | str | Iterable[TranscriptKind | str] = TranscriptKind.VISUAL,
@@ -533,7 +536,16 @@ class MemoriesClient:
             self._url(endpoint), endpoint, self._headers, params=params, video_no=video_no
         )
 
-    async def _call(self, request: protocol.Request, on_retry: OnRetry | None) -> tuple[Any, int]:
+    def _call(
+        self, request: protocol.Request, on_retry: OnRetry | None
+    ) -> Awaitable[tuple[Any, int]]:
+        """The call of ``request`` with its retries: ``await`` it for the answer's data and
+        the attempts made.
+
+        A plain function returning the retry loop's coroutine, so that an answer
+        passes through no frame of its own: a call that succeeds at once is the
+        loop's first iteration and nothing more.
+        """
         if self._fatal is not None:
             raise type(self._fatal)(
                 self._fatal.message,
@@ -545,7 +557,6 @@ class MemoriesClient:
             )
         transport = self._get_transport()
         governor = self.governor
-        policy = self._config.retry
 
         async def attempt(number: int) -> Any:
             sent_at = governor.try_acquire()
@@ -573,15 +584,7 @@ class MemoriesClient:
                 _log_attempt(request, number, started, None, response.status)
             return data
 
-        # The first attempt runs here, so that a call that succeeds at once
-        # pays for no retry machinery; retries go on from attempt 2.
-        started = time.monotonic()
-        try:
-            return await attempt(1), 1
-        except MemoriesError as error:
-            return await call_with_retries(
-                attempt, policy, on_retry=on_retry, first_error=error, started=started
-            )
+        return self._retrying(attempt, on_retry)
 
     async def _failed(self, exc: MemoriesError, sent_at: float) -> None:
         governor = self.governor

@@ -2,13 +2,13 @@
 
 ::
 
-    MemoriesError                      root; .video_no, .endpoint, .retryable
+    MemoriesError                      root; .video_no, .endpoint, .attempts, .retry_after
     ├── ConfigError                    a setting is missing or invalid (also a ValueError)
     ├── RateStoreError                 the shared rate store (Redis) cannot be reached or used
     ├── InvalidVideoNumberError        a video number is empty, blank or not a string
     ├── TransportError                 no usable HTTP answer: refused, reset, DNS, TLS
     │   └── RequestTimeoutError        an attempt took longer than the configured timeout
-    ├── HTTPStatusError                HTTP status other than 2xx; .status, .retry_after
+    ├── HTTPStatusError                HTTP status other than 2xx; .status
     ├── DecodeError                    the body is not the JSON envelope, or a field is wrong
     ├── APIError                       the envelope carried a code other than "0000"; .code, .msg
     │   ├── TransientAPIError          "0001": bad input, "network abnormal" or not found
@@ -24,7 +24,11 @@
 
 Each error says whether retrying the same call may succeed (``retryable``),
 whether it is a rate-limit answer (``rate_limited``) and whether it condemns
-every call of the client (``fatal``). No error ever holds the API key.
+every call of the client (``fatal``). Every error carries ``attempts`` (how
+many the call made) and ``retry_after`` (the seconds of a server's
+``Retry-After``; ``None`` without one, as on most errors): retrying and pacing
+read ``retry_after`` on any error, whatever its class. No error ever holds the
+API key.
 """
 
 from __future__ import annotations
@@ -71,7 +75,8 @@ class MemoriesError(Exception):
         self.attempts = 1
         """How many attempts the call made before giving up with this error."""
         self.retry_after: float | None = None
-        """Seconds the server asked callers to wait (``Retry-After``), when it did."""
+        """Seconds the server asked callers to wait (``Retry-After``, on an HTTP 429 or
+        5xx, or with a ``0429`` envelope); ``None`` when it did not."""
 
     def __str__(self) -> str:
         message = " ".join(self.message.split())
@@ -207,8 +212,6 @@ class APIError(MemoriesError):
         self.code = code
         self.msg = msg
         self.status = status
-        self.retry_after: float | None = None
-        """Seconds from a ``Retry-After`` header sent with the answer, if any."""
 
 
 class TransientAPIError(APIError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import inspect
 import os
@@ -19,7 +20,7 @@ import pytest_asyncio
 from aioresponses import aioresponses
 from aioresponses import core as aioresponses_core
 
-from memories_async import MemoriesClient, RetryPolicy
+from memories_async import MemoriesClient, RetryPolicy, Transcript
 
 API_KEY = "sk-test-not-a-real-key-0001"
 BASE_URL = "http://api.test"
@@ -62,6 +63,38 @@ async def client(fast_retry: RetryPolicy) -> AsyncIterator[MemoriesClient]:
     """A client for the mocked API at ``BASE_URL``, with retries that do not wait."""
     async with MemoriesClient(api_key=API_KEY, base_url=BASE_URL, retry=fast_retry) as c:
         yield c
+
+
+class FakeTime:
+    """A clock that only moves when someone sleeps on it (give both to a RateGovernor:
+    the client's retries wait on its governor's time too)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+        await asyncio.sleep(0)
+
+
+async def fetched(
+    client: MemoriesClient, video_no: str, /, **kwargs: Any
+) -> tuple[Transcript, int]:
+    """``client.get_transcription(video_no, **kwargs)`` and the attempts it made, counted
+    through its ``on_retry`` (which must report attempts 1, 2, ... in turn)."""
+    retried: list[int] = []
+
+    def on_retry(_error: object, attempt: int, _wait: float) -> None:
+        retried.append(attempt)
+
+    transcript = await client.get_transcription(video_no, on_retry=on_retry, **kwargs)
+    assert retried == list(range(1, len(retried) + 1))
+    return transcript, len(retried) + 1
 
 
 def url(endpoint: str) -> str:

@@ -34,7 +34,7 @@ from memories_async import (
     VideoStatus,
 )
 
-from .conftest import API_KEY, BASE_URL, envelope, url
+from .conftest import API_KEY, BASE_URL, FakeTime, envelope, fetched, url
 
 pytestmark = pytest.mark.asyncio
 
@@ -330,7 +330,7 @@ async def test_transient_0001_is_retried_then_succeeds(
     mock_api.get(endpoint, payload=envelope(code="0001", msg="network abnormal"))
     mock_api.get(endpoint, payload=envelope(code="0001", msg="network abnormal"))
     mock_api.get(endpoint, payload=envelope(LIVE))
-    transcript, attempts = await client.fetch_transcript("VI1")
+    transcript, attempts = await fetched(client, "VI1")
     assert attempts == 3
     assert len(transcript.segments) == 2
 
@@ -357,7 +357,7 @@ async def test_server_errors_are_retried(client: MemoriesClient, mock_api: aiore
     mock_api.get(endpoint, status=200, body="<html>proxy</html>", content_type="text/html")
     mock_api.get(endpoint, status=200, body=b'{"code": "0000", "data": {"tran')
     mock_api.get(endpoint, payload=envelope(LIVE))
-    _, attempts = await client.fetch_transcript("VI1")
+    _, attempts = await fetched(client, "VI1")
     assert attempts == 4
 
 
@@ -380,7 +380,7 @@ async def test_timeouts_and_connection_errors_are_retried(
     mock_api.get(endpoint, exception=TimeoutError())
     mock_api.get(endpoint, exception=aiohttp.ServerDisconnectedError())
     mock_api.get(endpoint, payload=envelope(LIVE))
-    _, attempts = await client.fetch_transcript("VI1")
+    _, attempts = await fetched(client, "VI1")
     assert attempts == 3
 
 
@@ -441,22 +441,6 @@ async def test_structure_errors_name_the_field_and_video(
 # -- the shared cooldown ---------------------------------------------------------
 
 
-class FakeTime:
-    """A clock that only moves when someone sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-        await asyncio.sleep(0)
-
-
 async def test_burst_reaches_the_governor() -> None:
     async with MemoriesClient(api_key=API_KEY, base_url=BASE_URL, rate=1, burst=3) as c:
         assert c.config.burst == 3
@@ -484,8 +468,8 @@ async def test_a_refusal_pauses_nobody_else(mock_api: aioresponses) -> None:
     async with MemoriesClient(
         api_key=API_KEY, base_url=BASE_URL, retry=RetryPolicy(backoff=False), governor=governor
     ) as c:
-        _, attempts = await c.fetch_transcript("VI-A")
-        others = await asyncio.gather(*(c.fetch_transcript(f"VI-{n}") for n in range(3)))
+        _, attempts = await fetched(c, "VI-A")
+        others = await asyncio.gather(*(fetched(c, f"VI-{n}") for n in range(3)))
     assert attempts == 2
     assert all(a == 1 for _, a in others)
     # Every request took its own slot, 0.1 s (and the margin) apart: no pause.
@@ -503,7 +487,7 @@ async def test_rate_limit_storm_is_not_an_attempt_budget(mock_api: aioresponses)
     mock_api.get(endpoint, payload=envelope(LIVE))
     policy = RetryPolicy(attempts=2, backoff=False)
     async with MemoriesClient(api_key=API_KEY, base_url=BASE_URL, retry=policy) as c:
-        _, attempts = await c.fetch_transcript("VI1")
+        _, attempts = await fetched(c, "VI1")
         assert attempts == 7
         assert c.governor.stats().refused == 6
 
@@ -532,9 +516,50 @@ async def test_http_429_retry_after_drives_the_cooldown(mock_api: aioresponses) 
     async with MemoriesClient(
         api_key=API_KEY, base_url=BASE_URL, retry=RetryPolicy(backoff=False), governor=governor
     ) as c:
-        _, attempts = await c.fetch_transcript("VI1")
+        _, attempts = await fetched(c, "VI1")
     assert attempts == 2
     assert fake.sleeps == [7.0]
+
+
+async def test_retry_after_on_a_5xx_applies_without_backoff(mock_api: aioresponses) -> None:
+    # backoff=False drops the back-off, not the server's Retry-After (RetryPolicy docs):
+    # the call waits for it on the governor's time, and every caller pauses with it.
+    fake = FakeTime()
+    governor = RateGovernor(adaptive=False, clock=fake.clock, sleep=fake.sleep)
+    endpoint = pattern("get_video_transcription")
+    mock_api.get(endpoint, status=503, body="busy", headers={"Retry-After": "9"})
+    mock_api.get(endpoint, payload=envelope(LIVE))
+    retries: list[tuple[int, float]] = []
+    async with MemoriesClient(
+        api_key=API_KEY, base_url=BASE_URL, retry=RetryPolicy(backoff=False), governor=governor
+    ) as c:
+        await c.get_transcription("VI1", on_retry=lambda _e, n, wait: retries.append((n, wait)))
+    assert retries == [(1, 9.0)]
+    # One wait of 9 s, the call's own on the governor's sleep: the pause it started has
+    # ended when it wakes, so it waits for no slot.
+    assert fake.sleeps == [9.0]
+    stats = governor.stats()
+    assert (stats.pauses, stats.waited) == (1, 0.0)
+
+
+async def test_on_retry_sees_each_failed_attempt(mock_api: aioresponses) -> None:
+    endpoint = pattern("get_audio_transcription")
+    mock_api.get(endpoint, status=502, body="bad gateway")
+    mock_api.get(endpoint, payload=envelope(code="0429", msg="Request has exceeded the limit."))
+    mock_api.get(endpoint, payload=envelope(LIVE))
+    seen: list[tuple[str, int, int | None]] = []
+
+    def on_retry(error: Exception, attempt: int, _wait: float) -> None:
+        assert isinstance(error, HTTPStatusError | RateLimitError)
+        seen.append((type(error).__name__, attempt, error.status))
+
+    async with MemoriesClient(
+        api_key=API_KEY, base_url=BASE_URL, retry=RetryPolicy(backoff=False)
+    ) as c:
+        transcript = await c.get_transcription("VI1", kind="audio", on_retry=on_retry)
+        assert c.governor.stats().refused == 1
+    assert seen == [("HTTPStatusError", 1, 502), ("RateLimitError", 2, 200)]
+    assert len(transcript.segments) == 2
 
 
 # -- sessions, configuration, redaction -------------------------------------------
@@ -643,6 +668,6 @@ async def test_retry_after_with_a_0429_envelope_drives_the_cooldown(
     async with MemoriesClient(
         api_key=API_KEY, base_url=BASE_URL, retry=RetryPolicy(backoff=False), governor=governor
     ) as c:
-        _, attempts = await c.fetch_transcript("VI1")
+        _, attempts = await fetched(c, "VI1")
     assert attempts == 2
     assert fake.sleeps == [3.0]

@@ -17,6 +17,7 @@ from memories_async import (
     HTTPStatusError,
     InsufficientCreditsError,
     MemoriesClient,
+    RateGovernor,
     RateLimitError,
     RequestTimeoutError,
     RetryPolicy,
@@ -25,6 +26,7 @@ from memories_async import (
     TransportError,
     VideoStatus,
 )
+from memories_async._quota import slot_interval
 from memories_async.testing import (
     FakeLibrary,
     FakeSegment,
@@ -37,6 +39,8 @@ from memories_async.testing import (
     TranscriptShape,
     WireFormat,
 )
+
+from .conftest import FakeTime, fetched
 
 pytestmark = pytest.mark.asyncio
 
@@ -183,10 +187,58 @@ async def test_unknown_video_is_a_transient_code_reported_after_retries(
 async def test_each_fault_is_retried_away(kind: FaultKind) -> None:
     faults = [FaultRule(kind, video_nos={PRIVATE}, first_attempts=2)]
     async with FakeServer(make_library(), faults=faults) as server, connect(server) as client:
-        transcript, attempts = await client.fetch_transcript(PRIVATE)
+        transcript, attempts = await fetched(client, PRIVATE)
     assert attempts == 3
     assert len(transcript.segments) == 3
     assert server.stats.faults[kind] == 2
+
+
+async def test_retries_back_off_on_the_governors_time() -> None:
+    # The path every call takes: the client's retry loop, its back-off drawn from the
+    # governor's random and slept on the governor's sleep (no real wait, no patching).
+    fake = FakeTime()
+    governor = RateGovernor(adaptive=False, clock=fake.clock, sleep=fake.sleep, random=lambda: 0.5)
+    faults = [FaultRule(FaultKind.HTTP_503, video_nos={PRIVATE}, first_attempts=2)]
+    retries: list[tuple[type[Exception], int, float]] = []
+
+    def on_retry(error: Exception, attempt: int, wait: float) -> None:
+        retries.append((type(error), attempt, wait))
+
+    async with (
+        FakeServer(make_library(), faults=faults) as server,
+        connect(server, retry=RetryPolicy(total_timeout=None), governor=governor) as client,
+    ):
+        transcript = await client.get_transcription(PRIVATE, on_retry=on_retry)
+        # Waits of random * initial_wait * 2 ** (n - 1) before try n + 1.
+        assert retries == [(HTTPStatusError, 1, 0.25), (HTTPStatusError, 2, 0.5)]
+        assert fake.sleeps == [0.25, 0.5]
+        assert len(transcript.segments) == 3
+        # A batch reports the attempts of every job, a success's included.
+        server.faults = [FaultRule(FaultKind.HTTP_503, video_nos={PRIVATE}, first_attempts=1)]
+        outcomes = await client.gather_transcriptions([PRIVATE, "VI000000000000000004"])
+    assert outcomes[PRIVATE, TranscriptKind.VISUAL].attempts == 2
+    assert outcomes["VI000000000000000004", TranscriptKind.VISUAL].attempts == 1
+    assert server.stats.faults[FaultKind.HTTP_503] == 3
+
+
+async def test_total_timeout_runs_on_the_governors_clock() -> None:
+    # Refused at every slot of 1 a second: refusals use up no attempts, only the
+    # total_timeout of 10 s, measured on the clock the governor sleeps on (with
+    # time.monotonic the call would go on until 10 s of real time had passed).
+    fake = FakeTime()
+    governor = RateGovernor(rate=1, adaptive=False, clock=fake.clock, sleep=fake.sleep)
+    faults = [FaultRule(FaultKind.RATE_LIMITED, video_nos={PRIVATE})]
+    policy = RetryPolicy(attempts=2, total_timeout=10.0)
+    async with (
+        FakeServer(make_library(), faults=faults) as server,
+        connect(server, retry=policy, governor=governor) as client,
+    ):
+        with pytest.raises(RateLimitError) as info:
+            await client.get_transcription(PRIVATE)
+    # Tries a slot apart (1 s and the governor's margin): the 11th, past 10 s, is the last.
+    assert info.value.attempts == 11
+    assert fake.sleeps == [pytest.approx(slot_interval(1))] * 10
+    assert governor.stats().refused == 11
 
 
 @pytest.mark.parametrize(
@@ -217,7 +269,7 @@ async def test_hang_hits_the_timeout() -> None:
     faults = [FaultRule(FaultKind.HANG, video_nos={PRIVATE}, first_attempts=1)]
     async with FakeServer(make_library(), faults=faults) as server:
         async with connect(server, timeout=0.2) as client:
-            transcript, attempts = await client.fetch_transcript(PRIVATE)
+            transcript, attempts = await fetched(client, PRIVATE)
             assert attempts == 2
             assert len(transcript.segments) == 3
         faults_forever = [FaultRule(FaultKind.HANG, video_nos={PRIVATE})]

@@ -279,6 +279,28 @@ def test_attempts_defaults_to_one_and_is_writable() -> None:
     assert error.attempts == 4
 
 
+@pytest.mark.parametrize(
+    "error",
+    [
+        MemoriesError("m"),
+        ConfigError("bad setting"),
+        TransportError("reset"),
+        DecodeError("bad", retryable=True),
+        HTTPStatusError("HTTP 503", status=503),
+        api_error("0001", "network abnormal"),
+        api_error("0429", "Request has exceeded the limit."),
+        AccountHaltedError(AuthenticationError("bad", code="0401", msg="bad")),
+    ],
+    ids=lambda e: type(e).__name__,
+)
+def test_every_error_has_retry_after_none_by_default(error: MemoriesError) -> None:
+    # The root holds it: retrying and pacing read it on any error.
+    assert "retry_after" in vars(error)
+    assert error.retry_after is None
+    error.retry_after = 3.0
+    assert error.retry_after == 3.0
+
+
 # --- pickling ------------------------------------------------------------------------------------
 
 
