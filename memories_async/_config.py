@@ -67,6 +67,9 @@ class RetryPolicy:
     ``backoff=False`` is for tests: it removes the back-off between attempts
     and the governor's adaptive rate. An explicit ``rate`` and a server's
     ``Retry-After`` still apply, to every attempt.
+
+    A client waits, and measures ``total_timeout``, on the clock and sleep of
+    its :class:`RateGovernor`, and draws the jitter from the governor's random.
     """
 
     attempts: int = attrs.field(default=5, validator=_count("retry.attempts", 1))

@@ -576,3 +576,12 @@ async def test_a_cancelled_wait_cancels_the_call() -> None:
     with pytest.raises(asyncio.CancelledError):
         await task
     assert script.calls == [1]
+
+
+@pytest.mark.asyncio
+async def test_on_retry_is_called_with_warnings_silenced(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.ERROR, logger="memories_async")
+    on_retry = Recorder()
+    assert await run(Script([transport()]), on_retry=on_retry) == ("done", 2)
+    assert [a for _, a, _ in on_retry.calls] == [1]
+    assert [r for r in caplog.records if r.name == "memories_async"] == []
