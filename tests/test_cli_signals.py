@@ -168,6 +168,7 @@ def check_complete(out: Path, fmt: str) -> None:
         assert per_pair[(number, kind)] == len(LIBRARY[number].segments(kind) or ())
 
 
+@pytest.mark.realtime
 @pytest.mark.parametrize(
     ("fmt", "kills", "interval"),
     [
@@ -208,6 +209,7 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(
     assert KEY not in text
 
 
+@pytest.mark.realtime
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
 def test_an_interrupt_stops_cleanly_and_prints_how_to_resume(
     server: FakeServer, ids_file: Path, tmp_path: Path, signum: int
@@ -233,6 +235,7 @@ def test_an_interrupt_stops_cleanly_and_prints_how_to_resume(
     check_complete(out, "jsonl")
 
 
+@pytest.mark.realtime
 def test_the_fake_server_command_serves_until_interrupted() -> None:
     process = subprocess.Popen(
         [
@@ -269,6 +272,7 @@ def test_the_fake_server_command_serves_until_interrupted() -> None:
                 stream.close()
 
 
+@pytest.mark.realtime
 @pytest.mark.parametrize("source", ["fifo", "stdin"])
 def test_an_interrupt_ends_the_export_while_the_ids_producer_stays_open(
     server: FakeServer, tmp_path: Path, source: str
