@@ -1,6 +1,6 @@
 """The export as a real process: killed with SIGKILL at random points, interrupted, resumed.
 
-Each test drives ``python -m memories_async._cli`` against a fake server thread with some
+Each test drives the command line in a child process against a fake server thread with some
 latency and a few faults. Kills happen after a random number of new commits, so they land
 in the middle of the work; whatever the moment, the next run must finish the export with
 every transcript exactly once, no partial record and no temporary file.

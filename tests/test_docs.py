@@ -1,14 +1,16 @@
-"""The documentation as a whole: its examples are found, the reference is complete, the site builds.
+"""The documentation as a whole: examples found, reference complete, site built.
 
 The examples themselves run as test items of their own, collected from ``docs/*.md`` by
 Sybil (configured in ``docs/conftest.py``). This module checks what those items cannot:
 that the parsers do find the examples (a parser that found nothing would pass), that every
 name the package exports is documented in ``docs/reference``, and, when Sphinx is installed
-(the ``docs`` extra), that the site builds with warnings as errors.
+(the ``docs`` extra), that the site builds with warnings as errors. And every test
+module, ``docs/conftest.py`` included, says in its docstring what it covers.
 """
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import re
 import subprocess
@@ -51,6 +53,16 @@ def test_sybil_finds_every_kind_of_example() -> None:
     assert kinds["write_file"] >= 8
     assert kinds["compile_only"] >= 4
     assert kinds["output_of_nothing"] == 0
+
+
+@pytest.mark.parametrize(
+    "module",
+    [*sorted((ROOT / "tests").rglob("*.py")), DOCS / "conftest.py"],
+    ids=lambda path: str(path.relative_to(ROOT)),
+)
+def test_every_test_module_says_what_it_covers(module: Path) -> None:
+    docstring = ast.get_docstring(ast.parse(module.read_text(encoding="utf-8")))
+    assert docstring, f"{module.relative_to(ROOT)} has no module docstring"
 
 
 def _documented_names() -> set[str]:
