@@ -1,4 +1,12 @@
-"""Fixtures shared by the test suite."""
+"""Fixtures shared by the test suite: a mocked API, a client for it, and real Redis servers.
+
+``mock_api`` is aioresponses made to work with every supported aiohttp, ``url`` and
+``envelope`` build its routes and answers, and ``client`` talks to it with retries that
+do not wait. ``redis_server``/``redis_url`` (one per session), ``fresh_redis_url`` (that
+server, emptied), ``redis_password_url`` and ``redis_factory`` (servers a test may stop)
+run ``redis-server`` on 127.0.0.1 for the shared rate store: skipped without it, failed
+on CI.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""The batch engine against the fake server: outcomes, bounds, halting, cancellation."""
+"""The batch engine against the fake server: outcomes, bounds, halting, cancellation.
+
+Also its events and stats, the governor converging under a fixed QPS, and memory that
+stays flat over a million ids (on a transport that answers at once).
+"""
 
 from __future__ import annotations
 
@@ -424,6 +428,7 @@ async def test_argument_errors_say_how_to_fix(
             client.fetch_transcriptions("VI1")
 
 
+@pytest.mark.realtime
 async def test_governor_converges_under_a_fixed_qps(library: FakeLibrary) -> None:
     ids = [v.video_no for v in library][:240]
     limits = RateLimits(qps=80)
@@ -464,6 +469,7 @@ def resident_bytes() -> int:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+@pytest.mark.realtime
 @pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="needs Linux /proc")
 async def test_a_million_ids_stream_in_flat_memory() -> None:
     client = MemoriesClient(api_key="sk-test-memory", retry=FAST)

@@ -63,6 +63,7 @@ def ids_file(tmp_path: Path, account: FakeServer) -> Path:
 # -- against the embedded fake ----------------------------------------------------------------
 
 
+@pytest.mark.realtime
 def test_sweep_prints_every_level_and_writes_csv_and_json(tmp_path: Path) -> None:
     out_csv, out_json = tmp_path / "levels.csv", tmp_path / "levels.json"
     result = invoke("--concurrency", "3,1", *FAST, "--csv", str(out_csv), "--json", str(out_json))
@@ -83,6 +84,7 @@ def test_sweep_prints_every_level_and_writes_csv_and_json(tmp_path: Path) -> Non
     assert document["suggestions"]
 
 
+@pytest.mark.realtime
 def test_faults_show_as_retries(tmp_path: Path) -> None:
     out_json = tmp_path / "levels.json"
     result = invoke(
@@ -106,6 +108,7 @@ def test_faults_show_as_retries(tmp_path: Path) -> None:
     assert level["attempts"] > level["requests"]
 
 
+@pytest.mark.realtime
 def test_chart_is_a_png(tmp_path: Path) -> None:
     pytest.importorskip("matplotlib")
     chart = tmp_path / "sweep.png"
@@ -129,6 +132,7 @@ def test_chart_without_matplotlib_says_what_to_install(
     assert len(result.output.strip().splitlines()) == 1
 
 
+@pytest.mark.realtime
 def test_fake_server_in_a_child_process() -> None:
     result = invoke("--concurrency", "2", *FAST, "--server", "process")
 
@@ -139,6 +143,7 @@ def test_fake_server_in_a_child_process() -> None:
 # -- against an account --------------------------------------------------------------------
 
 
+@pytest.mark.realtime
 def test_account_sweep_never_prints_the_key(
     account: FakeServer, ids_file: Path, tmp_path: Path
 ) -> None:
@@ -255,6 +260,7 @@ def test_account_out_of_credits_exits_1(account: FakeServer, ids_file: Path) -> 
     assert BROKE not in result.output
 
 
+@pytest.mark.realtime
 def test_unwritable_output_exits_1(tmp_path: Path) -> None:
     result = invoke("--concurrency", "1", *FAST, "--csv", str(tmp_path / "missing" / "x.csv"))
 

@@ -243,6 +243,7 @@ def test_a_malformed_stdin_line_stops_with_exit_2_keeping_the_rest(
     assert len(records) == len(ledger) - 1
 
 
+@pytest.mark.realtime
 def test_all_lists_the_library(env: dict[str, str | None], tmp_path: Path) -> None:
     out = tmp_path / "all.jsonl"
     result = invoke(["export", "--all", "--out", str(out), "--json-summary", "-q"], env)
@@ -255,6 +256,7 @@ def test_all_lists_the_library(env: dict[str, str | None], tmp_path: Path) -> No
     assert len(jsonl_pairs(every.read_bytes())) == len(LIBRARY)
 
 
+@pytest.mark.realtime
 def test_demo_needs_no_key_nor_server(tmp_path: Path) -> None:
     out = tmp_path / "demo"
     env: dict[str, str | None] = {"MEMORIES_API_KEY": None, "MEMORIES_BASE_URL": None}
@@ -273,6 +275,7 @@ def test_demo_needs_no_key_nor_server(tmp_path: Path) -> None:
 # -- resume and failures ---------------------------------------------------------------------
 
 
+@pytest.mark.realtime
 def test_a_rerun_skips_what_is_done(env: dict[str, str | None], tmp_path: Path) -> None:
     out = tmp_path / "o.jsonl"
     args = ["export", *IDS[:4], "--out", str(out), "--json-summary"]
@@ -285,6 +288,7 @@ def test_a_rerun_skips_what_is_done(env: dict[str, str | None], tmp_path: Path) 
     assert jsonl_pairs(out.read_bytes()) == Counter({(n, "visual"): 1 for n in IDS})
 
 
+@pytest.mark.realtime
 def test_failures_exit_1_and_the_failures_file_can_be_retried(
     env: dict[str, str | None], tmp_path: Path
 ) -> None:
@@ -304,6 +308,7 @@ def test_failures_exit_1_and_the_failures_file_can_be_retried(
     assert len(failures.read_text().splitlines()) == 4
 
 
+@pytest.mark.realtime
 def test_the_documented_retry_recipe_retries_exactly_the_failed_pairs(tmp_path: Path) -> None:
     # Some audio failures of videos whose visual passed, some visual failures of videos
     # whose audio passed: `export --ids OUT.failures.tsv --out OUT` retries those pairs.
@@ -350,6 +355,7 @@ def test_failures_to_a_chosen_file_for_stdout_runs(
     assert failures.read_text().splitlines()[1].startswith(f"{UNKNOWN}\tvisual\t0001\t1\t")
 
 
+@pytest.mark.realtime
 def test_many_failures_are_summarised(env: dict[str, str | None], tmp_path: Path) -> None:
     unknown = [f"VI0000000000000001{n:02d}" for n in range(25)]
     result = invoke(["export", *unknown, "--out", str(tmp_path / "o.csv"), "--retries", "0"], env)
@@ -451,6 +457,7 @@ def test_configuration_errors_exit_2_in_one_line(
     assert "s3cret" not in result.output
 
 
+@pytest.mark.realtime
 def test_an_account_error_halts_with_exit_1_and_a_hint(
     env: dict[str, str | None], tmp_path: Path
 ) -> None:
@@ -493,6 +500,7 @@ def test_a_write_error_mid_run_exits_1(
 # -- the key never shows ---------------------------------------------------------------------
 
 
+@pytest.mark.realtime
 def test_the_key_appears_nowhere(
     env: dict[str, str | None], tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -610,6 +618,7 @@ def slow_env(tmp_path: Path) -> Iterator[dict[str, str | None]]:
         yield {"MEMORIES_API_KEY": KEY, "MEMORIES_BASE_URL": running.url}
 
 
+@pytest.mark.realtime
 def test_ctrl_c_exits_130_with_the_resume_command(
     slow_env: dict[str, str | None], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -664,6 +673,7 @@ def test_ctrl_c_before_the_first_request(
     assert "interrupted before any request was made" in result.stderr
 
 
+@pytest.mark.realtime
 def test_a_halt_on_stdout_says_it_cannot_resume(env: dict[str, str | None]) -> None:
     env["MEMORIES_API_KEY"] = CREDITLESS_KEY
     result = invoke(["export", *IDS], env)

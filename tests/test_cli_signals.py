@@ -1,6 +1,6 @@
 """The export as a real process: killed with SIGKILL at random points, interrupted, resumed.
 
-Each test drives ``python -m memories_async._cli`` against a fake server thread with some
+Each test drives the command line in a child process against a fake server thread with some
 latency and a few faults. Kills happen after a random number of new commits, so they land
 in the middle of the work; whatever the moment, the next run must finish the export with
 every transcript exactly once, no partial record and no temporary file.
@@ -168,6 +168,7 @@ def check_complete(out: Path, fmt: str) -> None:
         assert per_pair[(number, kind)] == len(LIBRARY[number].segments(kind) or ())
 
 
+@pytest.mark.realtime
 @pytest.mark.parametrize(
     ("fmt", "kills", "interval"),
     [
@@ -208,6 +209,7 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(
     assert KEY not in text
 
 
+@pytest.mark.realtime
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
 def test_an_interrupt_stops_cleanly_and_prints_how_to_resume(
     server: FakeServer, ids_file: Path, tmp_path: Path, signum: int
@@ -233,6 +235,7 @@ def test_an_interrupt_stops_cleanly_and_prints_how_to_resume(
     check_complete(out, "jsonl")
 
 
+@pytest.mark.realtime
 def test_the_fake_server_command_serves_until_interrupted() -> None:
     process = subprocess.Popen(
         [
@@ -269,6 +272,7 @@ def test_the_fake_server_command_serves_until_interrupted() -> None:
                 stream.close()
 
 
+@pytest.mark.realtime
 @pytest.mark.parametrize("source", ["fifo", "stdin"])
 def test_an_interrupt_ends_the_export_while_the_ids_producer_stays_open(
     server: FakeServer, tmp_path: Path, source: str

@@ -279,6 +279,7 @@ async def test_hang_hits_the_timeout() -> None:
                 await c.get_transcription(PRIVATE)
 
 
+@pytest.mark.realtime
 @pytest.mark.parametrize("http_429", [False, True])
 async def test_rate_limits_are_absorbed(http_429: bool) -> None:
     # A strict quota: slow start overshoots it once at least.

@@ -28,6 +28,7 @@ def _numbers(count: int) -> list[str]:
     return [f"VI{600000000000000000 + n:018d}" for n in range(count)]
 
 
+@pytest.mark.realtime
 def test_resuming_a_million_done_pairs_stays_small(tmp_path: Path) -> None:
     # A ledger of a million committed records, and the id file that made them: the
     # rerun has nothing to fetch, and must not need more than MAX_RSS_MB to find out.

@@ -95,6 +95,7 @@ def warnings_of(caplog: pytest.LogCaptureFixture) -> list[str]:
 # -- governors -------------------------------------------------------------------------------
 
 
+@pytest.mark.realtime
 @pytest.mark.asyncio
 async def test_three_governors_pace_as_one(
     fresh_redis_url: str, admin: redis.asyncio.Redis
@@ -114,6 +115,7 @@ async def test_three_governors_pace_as_one(
     assert await admin.keys("*") == [KEY]
 
 
+@pytest.mark.realtime
 @pytest.mark.asyncio
 async def test_a_server_pause_reaches_every_governor_of_the_store(fresh_redis_url: str) -> None:
     # A 503 with Retry-After seen by one process pauses the others too.
@@ -127,6 +129,7 @@ async def test_a_server_pause_reaches_every_governor_of_the_store(fresh_redis_ur
     assert one.stats().pauses == 1
 
 
+@pytest.mark.realtime
 @pytest.mark.asyncio
 async def test_governors_of_different_quotas_do_not_wait_for_each_other(
     fresh_redis_url: str, admin: redis.asyncio.Redis
@@ -145,6 +148,7 @@ async def test_governors_of_different_quotas_do_not_wait_for_each_other(
     assert sorted(await admin.keys("*")) == [KEY, KEY + "-other"]
 
 
+@pytest.mark.realtime
 @pytest.mark.asyncio
 async def test_a_store_lost_mid_run_is_reported_once_and_rejoined(
     redis_factory: RedisFactory,
@@ -275,6 +279,7 @@ async def test_a_recreated_record_holds_times_on_the_store_clock(
 # -- clients end to end against the fake service -----------------------------------------------
 
 
+@pytest.mark.realtime
 @pytest.mark.asyncio
 async def test_clients_with_different_keys_of_one_account_share_its_quota(
     fresh_redis_url: str, admin: redis.asyncio.Redis
