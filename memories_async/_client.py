@@ -464,18 +464,27 @@ class MemoriesClient:
     # -- plumbing -------------------------------------------------------------
 
     def _ensure_pool(self, connections: int) -> None:
-        """Make sure the connection pool can carry ``connections`` requests at once."""
-        if self._transport is None:
-            self._get_transport(connections)
-            return
-        limit = self._transport.pool_limit
+        """Make sure the connection pool can carry ``connections`` requests at once.
+
+        A pool this client creates is sized on first use; any pool (a borrowed
+        session's included) that holds fewer connections than asked for, by its
+        ``limit`` or its ``limit_per_host``, is warned about once per client.
+        """
+        transport = self._get_transport(connections)
+        limit = transport.pool_limit
         if limit and limit < connections and not self._pool_warned:
             self._pool_warned = True
+            advice = (
+                "raise max_connections"
+                if transport.owns_session
+                else "give the session's connector a larger limit and limit_per_host"
+            )
             logger.warning(
                 "the connection pool holds %d connections, fewer than the %d concurrent"
-                " requests asked for: requests will queue (raise max_connections)",
+                " requests asked for: requests will queue (%s)",
                 limit,
                 connections,
+                advice,
             )
 
     def _check_loop(self) -> None:

@@ -70,9 +70,14 @@ class Transport:
 
     @property
     def pool_limit(self) -> int:
-        """How many connections the session's pool may open at once (0: no limit)."""
+        """How many connections the session's pool may open at once to the service
+        (0: no limit): the smaller non-zero of the connector's ``limit`` and
+        ``limit_per_host``, since every request goes to one host."""
         connector = self._session.connector
-        return connector.limit if connector is not None else 0
+        if connector is None:
+            return 0
+        limits = [n for n in (connector.limit, connector.limit_per_host) if n]
+        return min(limits, default=0)
 
     @property
     def owns_session(self) -> bool:

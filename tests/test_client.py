@@ -574,6 +574,72 @@ async def test_borrowed_session_is_not_closed(mock_api: aioresponses) -> None:
         assert not session.closed
 
 
+async def _batch_of(c: MemoriesClient, mock: aioresponses, count: int, concurrency: int) -> None:
+    """Run one batch of ``count`` transcripts at ``concurrency``."""
+    mock.get(pattern("get_video_transcription"), payload=envelope(LIVE), repeat=True)
+    async with c.fetch_transcriptions(
+        [f"VI{n}" for n in range(count)], max_concurrency=concurrency
+    ) as batch:
+        assert all([o.ok async for o in batch])
+
+
+def _pool_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "connection pool" in r.getMessage()]
+
+
+async def test_an_owned_pool_grows_on_first_use_and_warns_once_later(
+    mock_api: aioresponses, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, "memories_async")
+    async with MemoriesClient(api_key=API_KEY, base_url=BASE_URL, max_connections=2) as c:
+        await _batch_of(c, mock_api, 4, concurrency=4)  # first use: the pool holds 4
+        assert _pool_warnings(caplog) == []
+        await _batch_of(c, mock_api, 8, concurrency=8)
+        await _batch_of(c, mock_api, 8, concurrency=8)
+    [message] = _pool_warnings(caplog)
+    assert "holds 4 connections, fewer than the 8" in message
+    assert "raise max_connections" in message
+
+
+@pytest.mark.parametrize(
+    ("limits", "held"),
+    [
+        ({"limit": 3}, 3),
+        ({"limit": 100, "limit_per_host": 2}, 2),
+        ({"limit": 0, "limit_per_host": 5}, 5),
+    ],
+)
+async def test_a_borrowed_pool_too_small_is_warned_about_on_first_use(
+    mock_api: aioresponses,
+    caplog: pytest.LogCaptureFixture,
+    limits: dict[str, int],
+    held: int,
+) -> None:
+    caplog.set_level(logging.WARNING, "memories_async")
+    connector = aiohttp.TCPConnector(**limits)
+    async with (
+        aiohttp.ClientSession(connector=connector) as session,
+        MemoriesClient(api_key=API_KEY, base_url=BASE_URL, session=session) as c,
+    ):
+        await _batch_of(c, mock_api, 6, concurrency=6)
+    [message] = _pool_warnings(caplog)
+    assert f"holds {held} connections, fewer than the 6" in message
+    assert "session's connector" in message
+
+
+async def test_a_borrowed_pool_large_enough_or_unbounded_is_not_warned_about(
+    mock_api: aioresponses, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, "memories_async")
+    for limits in ({"limit": 6, "limit_per_host": 0}, {"limit": 0, "limit_per_host": 0}):
+        async with (
+            aiohttp.ClientSession(connector=aiohttp.TCPConnector(**limits)) as session,
+            MemoriesClient(api_key=API_KEY, base_url=BASE_URL, session=session) as c,
+        ):
+            await _batch_of(c, mock_api, 6, concurrency=6)
+    assert _pool_warnings(caplog) == []
+
+
 async def test_owned_session_is_closed_and_client_refuses_later_calls() -> None:
     c = MemoriesClient(api_key=API_KEY, base_url=BASE_URL)
     async with c:
