@@ -7,8 +7,9 @@ import os
 import random
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from typing import Any, cast
 
+import aiohttp
 import coverage
 import pytest
 import pytest_asyncio
@@ -29,7 +30,6 @@ from memories_async import (
     TranscriptKind,
     TransientAPIError,
 )
-from memories_async._transport import Response
 from memories_async.testing import (
     DEFAULT_RANDOM_FAULTS,
     FakeLibrary,
@@ -441,21 +441,37 @@ async def test_governor_converges_under_a_fixed_qps(library: FakeLibrary) -> Non
     assert server.stats.rate_limited < 0.25 * len(ids)
 
 
-class _InstantTransport:
-    """Answers every request at once with the same small transcript, without a network."""
+class _InstantAnswer:
+    """The answer of :class:`_InstantSession`: what the client reads of an aiohttp response."""
 
+    status = 200
+    headers: dict[str, str] = {}  # noqa: RUF012 - read only
     body = (
         b'{"code":"0000","msg":"success","data":{"videoNo":"VI1","transcriptions":'
         b'[{"index":0,"content":"hello","startTime":"0","endTime":"1"}]}}'
     )
+    content_length = len(body)
 
-    async def send(self, request: Any) -> Response:
-        return Response(200, {}, self.body)
+    async def read(self) -> bytes:
+        return self.body
 
-    pool_limit = 0
+    async def __aenter__(self) -> _InstantAnswer:
+        return self
 
-    async def aclose(self) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         return None
+
+
+class _InstantSession:
+    """A stand-in for the aiohttp session a client may be given (``session=``): it answers
+    every request at once with the same small transcript, without a network."""
+
+    connector = None
+    closed = False
+    _answer = _InstantAnswer()
+
+    def request(self, *args: Any, **kwargs: Any) -> _InstantAnswer:
+        return self._answer
 
 
 def resident_bytes() -> int:
@@ -466,8 +482,8 @@ def resident_bytes() -> int:
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="needs Linux /proc")
 async def test_a_million_ids_stream_in_flat_memory() -> None:
-    client = MemoriesClient(api_key="sk-test-memory", retry=FAST)
-    client._transport = _InstantTransport()  # type: ignore[assignment]
+    session = cast(aiohttp.ClientSession, _InstantSession())
+    client = MemoriesClient(api_key="sk-test-memory", retry=FAST, session=session)
     total = 1_000_000
     checkpoints: dict[int, int] = {}
 
