@@ -289,6 +289,26 @@ async def test_events_and_stats(library: FakeLibrary) -> None:
     assert "done=40" in repr(batch)
 
 
+async def test_failures_are_events_too(library: FakeLibrary) -> None:
+    good, target = [v.video_no for v in library][:2]
+    faults = [FaultRule(FaultKind.HTTP_500, video_nos={target})]
+    events: list[BatchEvent] = []
+    async with FakeServer(library, faults=faults) as server, client_for(server) as client:
+        async with client.fetch_transcriptions(
+            [good, target, "VI 1"], on_event=events.append
+        ) as batch:
+            outcomes = {o.video_no: o async for o in batch}
+    failed = {e.video_no: e for e in events if e.type is EventType.FAILED}
+    assert set(failed) == {target, "VI 1"}
+    assert failed[target].attempt == outcomes[target].attempts == FAST.attempts
+    assert isinstance(failed[target].error, HTTPStatusError)
+    assert failed[target].elapsed > 0
+    assert failed["VI 1"].attempt == 0
+    assert isinstance(failed["VI 1"].error, InvalidVideoNumberError)
+    retried = [e for e in events if e.type is EventType.RETRIED]
+    assert [e.attempt for e in retried] == list(range(1, FAST.attempts))
+
+
 async def test_rate_limited_events(library: FakeLibrary) -> None:
     ids = [v.video_no for v in library][:10]
     faults = [FaultRule(FaultKind.RATE_LIMITED, video_nos={ids[0]}, first_attempts=2)]
