@@ -12,7 +12,8 @@ sign of zero, and never a value where the slow path raises.
   rows (``_live_rows``) against the segments; the JSON line of ``live_rows`` against the
   line ``render`` writes for ``structure_transcript``'s transcript;
 * formats: the whole-transcript branch of ``jsonl_record`` against the segment-by-segment
-  ``_checked_record``, errors included;
+  ``_checked_record``, errors included; the ASCII shortcut of a JSON line against the
+  escaping of every line break orjson leaves;
 * id files: the common line (a number alone) in ``iter_id_lines`` against
   ``parse_id_line``, line numbers and errors included;
 * protocol: the ``"0000"`` shortcut of ``parse_response`` (HTTP 200 only) against the
@@ -268,6 +269,26 @@ def test_the_jsonl_record_of_a_whole_transcript_is_that_of_each_segment(
     assert exact(outcome(jsonl_record, transcript)) == exact(slow)  # errors included
     if slow[0] == "value":
         assert to_jsonl_line(transcript) == _jsonl_line(slow[1])
+
+
+# Pieces whose UTF-8 holds the bytes E2 or 85, escaped or not (U+2028, U+2029, NEL; the
+# euro sign, U+0105), and any text around them.
+line_break_texts = st.lists(
+    st.sampled_from(["\u2028", "\u2029", "\x85", "\u20ac", "\u0105", "a"])
+    | st.text(st.characters(codec="utf-8"), max_size=3),
+    max_size=6,
+).map("".join)
+
+
+@given(texts=st.lists(line_break_texts, max_size=4))
+def test_the_ascii_shortcut_of_a_json_line_escapes_as_the_general_path(texts: list[str]) -> None:
+    # The general path: every line break orjson leaves as it is, escaped; the shortcut
+    # skips the replacements for an ASCII line and for a line without the bytes E2 or 85.
+    record = {"segments": [{"text": text} for text in texts]}
+    general = orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
+    for char in ("\u2028", "\u2029", "\x85"):
+        general = general.replace(char.encode(), f"\\u{ord(char):04x}".encode())
+    assert _jsonl_line(record) == general
 
 
 # --- id files ------------------------------------------------------------------------------------
