@@ -124,7 +124,12 @@ class BatchEvent:
 
 
 class LatencyHistogram:
-    """Latency percentiles in constant memory: log buckets 2 % wide, 0.1 ms to days."""
+    """Latency percentiles in constant memory: log buckets 2 % wide, 0.1 ms to days.
+
+    Where a user meets one: the ``latency`` of :class:`ExportStats` holds those of an export
+    (read them with :meth:`percentile`). A batch keeps its own, whose percentiles
+    :class:`BatchStats` gives.
+    """
 
     __slots__ = ("_counts", "count")
     _BASE = math.log(1.02)
@@ -230,6 +235,8 @@ class TranscriptBatch(Generic[T]):
         self._max_concurrency = max_concurrency
         self._ordered = ordered
         self._dedupe = dedupe
+        # One rule for events: each is built and passed on under `if self._on_event is
+        # not None` where it happens, so a batch that nobody listens to builds none.
         self._on_event = on_event
         self._window = asyncio.Semaphore(2 * max_concurrency)
         self._running_slots = asyncio.Semaphore(max_concurrency)
@@ -358,10 +365,6 @@ class TranscriptBatch(Generic[T]):
 
     # -- tasks ----------------------------------------------------------------------
 
-    def _emit(self, event: BatchEvent) -> None:
-        if self._on_event is not None:
-            self._on_event(event)
-
     async def _feed(self) -> None:
         # One set of numbers per kind: half the memory of (number, kind) pairs.
         seen = {kind: set[str]() for kind in TranscriptKind} if self._dedupe else None
@@ -389,7 +392,7 @@ class TranscriptBatch(Generic[T]):
                     sequence += 1
                     self._queued += 1
                     if self._on_event is not None:
-                        self._emit(BatchEvent(EventType.QUEUED, str(number), kind))
+                        self._on_event(BatchEvent(EventType.QUEUED, str(number), kind))
         except Exception as exc:
             # Raised to the consumer once the jobs already started are delivered.
             self._input_error = exc
@@ -427,12 +430,13 @@ class TranscriptBatch(Generic[T]):
         except InvalidVideoNumberError as error:
             self._failed += 1
             failed = Failed(repr(raw) if not isinstance(raw, str) else raw, kind, error, 0, 0.0)
-            self._emit(BatchEvent(EventType.FAILED, failed.video_no, kind, 0, error))
+            if self._on_event is not None:
+                self._on_event(BatchEvent(EventType.FAILED, failed.video_no, kind, 0, error))
             return failed
         self._in_flight += 1
         self._peak_in_flight = max(self._peak_in_flight, self._in_flight)
         if self._on_event is not None:
-            self._emit(BatchEvent(EventType.STARTED, number, kind))
+            self._on_event(BatchEvent(EventType.STARTED, number, kind))
 
         def on_retry(error: MemoriesError, attempt: int, _wait: float) -> None:
             self._retries += 1
@@ -440,7 +444,8 @@ class TranscriptBatch(Generic[T]):
             if error.rate_limited:
                 self._rate_limited += 1
                 kind_of_event = EventType.RATE_LIMITED
-            self._emit(BatchEvent(kind_of_event, number, kind, attempt, error))
+            if self._on_event is not None:
+                self._on_event(BatchEvent(kind_of_event, number, kind, attempt, error))
 
         try:
             transcript, attempts = await self._fetch(number, kind=kind, on_retry=on_retry)
@@ -453,7 +458,9 @@ class TranscriptBatch(Generic[T]):
             elapsed = time.monotonic() - started
             self._failed += 1
             failed = Failed(number, kind, error, error.attempts, elapsed)
-            self._emit(BatchEvent(EventType.FAILED, number, kind, error.attempts, error, elapsed))
+            if self._on_event is not None:
+                event = BatchEvent(EventType.FAILED, number, kind, error.attempts, error, elapsed)
+                self._on_event(event)
             return failed
         finally:
             self._in_flight -= 1
@@ -462,7 +469,7 @@ class TranscriptBatch(Generic[T]):
         self._latency.add(elapsed)
         fetched = Fetched(number, kind, transcript, attempts, elapsed)
         if self._on_event is not None:
-            self._emit(BatchEvent(EventType.SUCCEEDED, number, kind, attempts, None, elapsed))
+            self._on_event(BatchEvent(EventType.SUCCEEDED, number, kind, attempts, None, elapsed))
         return fetched
 
     def _stop_feeding(self) -> None:

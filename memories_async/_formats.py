@@ -82,7 +82,7 @@ import io
 import math
 import operator
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import NamedTuple
 
@@ -242,21 +242,23 @@ def jsonl_record(transcript: Transcript, /) -> dict[str, object]:
     Raises :exc:`ValueError` if a segment time is not a finite number (JSON has no NaN).
     """
     segments = transcript.segments
-    if not segments:
-        return _record(transcript.video_no, transcript.kind, transcript.created_at, [], 0.0)
-    _, starts, ends, _ = zip(*segments, strict=True)
+    _, starts, ends, _ = zip(*segments, strict=True) if segments else _NO_COLUMNS
     # The common case, checked a whole transcript at a time: every time a float, and
     # their sum finite (a NaN or an infinity makes it NaN or infinite; an overflow
-    # of finite times too, and the slow path then finds them all finite).
-    if {*map(type, starts), *map(type, ends)} == _FLOAT and math.isfinite(sum(starts) + sum(ends)):
+    # of finite times too, and the slow path then finds them all finite). A Hypothesis
+    # test holds the two paths equal, errors included.
+    if {*map(type, starts), *map(type, ends)} <= _FLOAT and math.isfinite(sum(starts) + sum(ends)):
         rows = [
             {"index": index, "start": start, "end": end, "text": text}
             for index, start, end, text in segments
         ]
-        return _record(transcript.video_no, transcript.kind, transcript.created_at, rows, max(ends))
+        return _record(
+            transcript.video_no, transcript.kind, transcript.created_at, rows, _duration(ends)
+        )
     return _checked_record(transcript)
 
 
+_NO_COLUMNS: tuple[tuple[float, ...], ...] = ((), (), (), ())
 _FLOAT = frozenset({float})
 
 
@@ -279,8 +281,13 @@ def _checked_record(transcript: Transcript) -> dict[str, object]:
         transcript.kind,
         transcript.created_at,
         rows,
-        float(transcript.duration),
+        _duration(map(_END, rows)),
     )
+
+
+def _duration(ends: Iterable[float]) -> float:
+    """The ``duration`` of a record: the largest segment end, ``0.0`` when there is none."""
+    return max(ends, default=0.0)
 
 
 def _record(
@@ -318,8 +325,7 @@ def jsonl_line_of_rows(
     """The :func:`to_jsonl_line` of a transcript without a creation time whose segments are
     ``rows`` (``{"index", "start", "end", "text"}`` dicts, times finite floats), without
     building the transcript; see :func:`~memories_async._converter.live_rows`."""
-    duration = max(map(_END, rows)) if rows else 0.0
-    return _jsonl_line(_record(video_no, kind, None, rows, duration))
+    return _jsonl_line(_record(video_no, kind, None, rows, _duration(map(_END, rows))))
 
 
 _END = operator.itemgetter("end")

@@ -11,8 +11,9 @@ import os
 import random
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from typing import Any, cast
 
+import aiohttp
 import coverage
 import pytest
 import pytest_asyncio
@@ -33,7 +34,6 @@ from memories_async import (
     TranscriptKind,
     TransientAPIError,
 )
-from memories_async._transport import Response
 from memories_async.testing import (
     DEFAULT_RANDOM_FAULTS,
     FakeLibrary,
@@ -293,6 +293,26 @@ async def test_events_and_stats(library: FakeLibrary) -> None:
     assert "done=40" in repr(batch)
 
 
+async def test_failures_are_events_too(library: FakeLibrary) -> None:
+    good, target = [v.video_no for v in library][:2]
+    faults = [FaultRule(FaultKind.HTTP_500, video_nos={target})]
+    events: list[BatchEvent] = []
+    async with FakeServer(library, faults=faults) as server, client_for(server) as client:
+        async with client.fetch_transcriptions(
+            [good, target, "VI 1"], on_event=events.append
+        ) as batch:
+            outcomes = {o.video_no: o async for o in batch}
+    failed = {e.video_no: e for e in events if e.type is EventType.FAILED}
+    assert set(failed) == {target, "VI 1"}
+    assert failed[target].attempt == outcomes[target].attempts == FAST.attempts
+    assert isinstance(failed[target].error, HTTPStatusError)
+    assert failed[target].elapsed > 0
+    assert failed["VI 1"].attempt == 0
+    assert isinstance(failed["VI 1"].error, InvalidVideoNumberError)
+    retried = [e for e in events if e.type is EventType.RETRIED]
+    assert [e.attempt for e in retried] == list(range(1, FAST.attempts))
+
+
 async def test_rate_limited_events(library: FakeLibrary) -> None:
     ids = [v.video_no for v in library][:10]
     faults = [FaultRule(FaultKind.RATE_LIMITED, video_nos={ids[0]}, first_attempts=2)]
@@ -446,21 +466,37 @@ async def test_governor_converges_under_a_fixed_qps(library: FakeLibrary) -> Non
     assert server.stats.rate_limited < 0.25 * len(ids)
 
 
-class _InstantTransport:
-    """Answers every request at once with the same small transcript, without a network."""
+class _InstantAnswer:
+    """The answer of :class:`_InstantSession`: what the client reads of an aiohttp response."""
 
+    status = 200
+    headers: dict[str, str] = {}  # noqa: RUF012 - read only
     body = (
         b'{"code":"0000","msg":"success","data":{"videoNo":"VI1","transcriptions":'
         b'[{"index":0,"content":"hello","startTime":"0","endTime":"1"}]}}'
     )
+    content_length = len(body)
 
-    async def send(self, request: Any) -> Response:
-        return Response(200, {}, self.body)
+    async def read(self) -> bytes:
+        return self.body
 
-    pool_limit = 0
+    async def __aenter__(self) -> _InstantAnswer:
+        return self
 
-    async def aclose(self) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         return None
+
+
+class _InstantSession:
+    """A stand-in for the aiohttp session a client may be given (``session=``): it answers
+    every request at once with the same small transcript, without a network."""
+
+    connector = None
+    closed = False
+    _answer = _InstantAnswer()
+
+    def request(self, *args: Any, **kwargs: Any) -> _InstantAnswer:
+        return self._answer
 
 
 def resident_bytes() -> int:
@@ -472,8 +508,8 @@ def resident_bytes() -> int:
 @pytest.mark.realtime
 @pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="needs Linux /proc")
 async def test_a_million_ids_stream_in_flat_memory() -> None:
-    client = MemoriesClient(api_key="sk-test-memory", retry=FAST)
-    client._transport = _InstantTransport()  # type: ignore[assignment]
+    session = cast(aiohttp.ClientSession, _InstantSession())
+    client = MemoriesClient(api_key="sk-test-memory", retry=FAST, session=session)
     total = 1_000_000
     checkpoints: dict[int, int] = {}
 

@@ -16,7 +16,6 @@ from memories_async._converter import (
     structure_unique_ids,
     structure_video,
     structure_video_page,
-    unstructure,
 )
 from memories_async._protocol import parse_response
 
@@ -704,102 +703,8 @@ def test_unique_ids_not_a_list_refused(value: Any) -> None:
     assert info.value.field == "$.unique_ids"
 
 
-# --- unstructure ---------------------------------------------------------------------------------
-
-
-def test_unstructure_segment() -> None:
-    assert unstructure(Segment(2, 1.0, 3.5, "hi")) == {
-        "index": 2,
-        "start": 1.0,
-        "end": 3.5,
-        "text": "hi",
-    }
-
-
-def test_unstructure_video_uses_model_names() -> None:
-    video = structure_video(LISTED)
-    plain = unstructure(video)
-    assert plain["video_no"] == "VI625685456915968000"
-    assert plain["name"] == "clip.mp4"
-    assert plain["status"] == "PARSE"
-
-
 # --- the fast twin of the JSON-line export -------------------------------------------------------
-
-# Values a segment field may hold on the wire, well-formed or not: the twins must agree on
-# every one (accepting the same, and building the same).
-field_values = st.one_of(
-    st.integers(min_value=-(2**63), max_value=2**63),
-    st.booleans(),
-    st.none(),
-    st.floats(),  # NaN and infinities included
-    st.sampled_from(["0", "1.5", " 2 ", "-0", "1e3", "NaN", "inf", "-Infinity", "", "x", "0x1"]),
-    texts,
-    st.lists(st.integers(), max_size=2),
-)
-SEGMENT_FIELDS = ("index", "content", "startTime", "endTime")
-
-
-@st.composite
-def wire_items(draw: st.DrawFn) -> Any:
-    """A ``transcriptions`` list: mostly well-formed live segments, with every kind of damage."""
-    good = [
-        {"index": i, "content": t, "startTime": str(s), "endTime": e}
-        for i, s, e, t in draw(live_segments)
-    ]
-    for item in good:
-        for field in draw(st.lists(st.sampled_from(SEGMENT_FIELDS), max_size=2)):
-            if draw(st.booleans()):
-                item.pop(field, None)
-            else:
-                item[field] = draw(field_values)
-        item.update(draw(st.dictionaries(texts, field_values, max_size=2)))
-    extra = draw(st.lists(st.none() | st.integers() | texts, max_size=1))
-    return draw(st.permutations([*good, *extra])) if extra else good
-
-
-@given(items=wire_items())
-def test_live_rows_accept_and_build_what_live_segments_do(items: Any) -> None:
-    from memories_async._converter import _live_rows, _live_segments
-
-    segments = _live_segments(items)
-    rows = _live_rows(items)
-    if segments is None:
-        assert rows is None
-    else:
-        assert rows == [segment._asdict() for segment in segments]
-        assert all(type(row["start"]) is float and type(row["end"]) is float for row in rows)
-
-
-@given(
-    items=wire_items(),
-    answered=st.sampled_from([None, ASKED, "VI625685456915968000", ""]),
-    created=st.none() | millis,
-    kind=st.sampled_from(TranscriptKind),
-)
-def test_the_json_line_of_live_rows_is_that_of_the_transcript(
-    items: Any, answered: str | None, created: int | None, kind: TranscriptKind
-) -> None:
-    from memories_async._converter import live_rows
-    from memories_async._formats import jsonl_line_of_rows, to_jsonl_line
-
-    data: dict[str, Any] = {"transcriptions": items}
-    if answered is not None:
-        data["videoNo"] = answered
-    if created is not None:
-        data["createTime"] = created
-    fast = live_rows(data, video_no=ASKED)
-    try:
-        transcript = structure_transcript(data, video_no=ASKED, kind=kind)
-    except DecodeError:
-        assert fast is None  # the slow path raises the error that names the field
-        return
-    if fast is None:
-        return  # the slow path reads what the twin leaves to it
-    assert created is None
-    number, rows = fast
-    assert number == transcript.video_no
-    assert jsonl_line_of_rows(number, kind, rows) == to_jsonl_line(transcript)
+# (that it reads as structure_transcript does: tests/test_fast_paths.py)
 
 
 @pytest.mark.parametrize("data", [None, [], "x", {"transcriptions": None}, {"segments": []}])
@@ -820,3 +725,39 @@ def test_an_absurd_time_is_a_decode_error_naming_the_field(time: Any) -> None:
         structure_transcript(data, video_no=ASKED, kind=TranscriptKind.VISUAL)
     fine = {"transcriptions": [{"index": 0, "content": "x", "startTime": "0", "endTime": 9.9e8}]}
     assert structure_transcript(fine, video_no=ASKED, kind=TranscriptKind.VISUAL).duration == 9.9e8
+
+
+@pytest.mark.parametrize(
+    ("items", "field"),
+    [
+        (
+            [
+                {"index": 0, "content": "a", "startTime": "1", "endTime": "2"},
+                {"text": "b", "start": "x", "end": 2},
+            ],
+            "$.transcriptions[1].start",
+        ),
+        (
+            [
+                {"text": "b", "start": 1, "end": 2},
+                {"index": 1, "content": "a", "startTime": "x", "endTime": "2"},
+            ],
+            "$.transcriptions[1].startTime",
+        ),
+    ],
+)
+def test_a_field_is_named_in_the_shape_of_its_own_segment(
+    items: list[dict[str, Any]], field: str
+) -> None:
+    # Each segment is read in its own shape; the error names the field as that segment
+    # spells it, not as the first segment of the list does.
+    with pytest.raises(DecodeError) as info:
+        structure_transcript({"transcriptions": items}, video_no=ASKED, kind=TranscriptKind.VISUAL)
+    assert info.value.field == field
+
+
+def test_a_time_too_large_for_a_float_is_a_decode_error() -> None:
+    # float() raises OverflowError, not ValueError, for an integer beyond any float.
+    data = {"transcriptions": [{"index": 0, "content": "x", "startTime": 10**400, "endTime": 1}]}
+    with pytest.raises(DecodeError, match=r"\$\.transcriptions\[0\]\.startTime"):
+        structure_transcript(data, video_no=ASKED, kind=TranscriptKind.VISUAL)
