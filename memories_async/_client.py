@@ -143,7 +143,7 @@ class MemoriesClient:
         # Retries wait on the governor's time, so that a whole call (its waits for slots
         # and between attempts, its total_timeout) runs on one clock, virtual in tests.
         self._retrying = Retrying(
-            config.retry, clock=governor._clock, sleep=governor._sleep, random=governor._random
+            config.retry, clock=governor.clock, sleep=governor.sleep, random=governor.random
         )
 
     def __repr__(self) -> str:

@@ -176,6 +176,21 @@ class RateGovernor:
         return self._ceiling
 
     @property
+    def clock(self) -> Clock:
+        """The clock the governor reads (seconds, monotonic)."""
+        return self._clock
+
+    @property
+    def sleep(self) -> Sleep:
+        """How the governor waits (``asyncio.sleep`` unless injected)."""
+        return self._sleep
+
+    @property
+    def random(self) -> Callable[[], float]:
+        """The governor's source of jitter, in [0, 1)."""
+        return self._random
+
+    @property
     def shared(self) -> bool:
         """Whether the state lives in a shared store (answers then go through :meth:`answered`)."""
         return self._store is not None

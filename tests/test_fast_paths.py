@@ -21,10 +21,9 @@ sign of zero, and never a value where the slow path raises.
 * governor: ``try_acquire`` first, then ``acquire`` (what the client does) against
   ``acquire`` alone, on virtual time: the same slot for every caller, in call order, at
   the rate;
-* retries: the client's first attempt, made inline before any retry machinery, with the
-  retries going on from its error (``call_with_retries(first_error=)``), against
-  ``call_with_retries`` making every attempt, on virtual time: the same result or error,
-  attempts, waits and ``on_retry`` calls.
+
+Retries have no fast path: one loop (``_retry.Retrying``) makes every attempt of a call,
+the first included (``tests/test_retry.py``).
 """
 
 from __future__ import annotations
@@ -40,16 +39,10 @@ from hypothesis import strategies as st
 
 from memories_async import (
     DecodeError,
-    HTTPStatusError,
-    InvalidParameterError,
     MemoriesError,
     RateGovernor,
-    RateLimitError,
-    RetryPolicy,
     Segment,
     TranscriptKind,
-    TransientAPIError,
-    TransportError,
 )
 from memories_async._converter import (
     LARGEST,
@@ -73,7 +66,6 @@ from memories_async._ids import IdInputError, iter_id_lines, parse_id_line
 from memories_async._models import Transcript
 from memories_async._protocol import parse_response
 from memories_async._quota import slot_interval
-from memories_async._retry import call_with_retries
 from memories_async._sinks import render
 
 from ._virtual import T0, VirtualEventLoop
@@ -435,94 +427,3 @@ def test_try_acquire_grants_the_slots_acquire_alone_grants(
 def test_try_acquire_answers_when_a_slot_is_free() -> None:
     # The property above holds vacuously if try_acquire never answers.
     assert grants(5.0, 1, [(0.0, True, 0.0), (1.0, True, 0.0)], fast=True) == [T0, T0 + 1.0]
-
-
-# --- retries: the first attempt inline -----------------------------------------------------------
-
-
-def failure(kind: str) -> MemoriesError:
-    """A fresh error of each kind a call may meet (``attempts`` is set on the one raised)."""
-    if kind == "transport":
-        return TransportError("connection reset")
-    if kind == "503":
-        return HTTPStatusError("HTTP 503", status=503)
-    if kind == "503-retry-after":
-        return HTTPStatusError("HTTP 503", status=503, retry_after=2.5)
-    if kind == "0001":
-        return TransientAPIError("busy", code="0001", msg="busy")
-    if kind == "0429":
-        return RateLimitError("rate limited", code="0429", msg="rate limited")
-    return InvalidParameterError("bad", code="0402", msg="bad")
-
-
-FAILURES = ["transport", "503", "503-retry-after", "0001", "0429", "0402"]
-
-
-def run_calls(
-    script: list[str], policy: RetryPolicy, *, inline_first: bool
-) -> tuple[Any, list[tuple[str, int, float]], list[float]]:
-    """Run one call whose attempts answer as ``script`` says (then succeed), on virtual
-    time; return its outcome, the ``on_retry`` calls and when each attempt started."""
-    loop = VirtualEventLoop()
-    try:
-        retried: list[tuple[str, int, float]] = []
-        began: list[float] = []
-
-        async def attempt(number: int) -> str:
-            began.append(loop.time())
-            if number <= len(script):
-                raise failure(script[number - 1])
-            return f"answer of attempt {number}"
-
-        def on_retry(error: MemoriesError, number: int, wait: float) -> None:
-            retried.append((type(error).__name__, number, wait))
-
-        async def call() -> tuple[str, int]:
-            options: dict[str, Any] = {
-                "on_retry": on_retry,
-                "clock": loop.time,
-                "rand": lambda: 0.5,
-            }
-            if not inline_first:
-                return await call_with_retries(attempt, policy, **options)
-            started = loop.time()
-            try:  # as MemoriesClient._call does
-                return await attempt(1), 1
-            except MemoriesError as error:
-                return await call_with_retries(
-                    attempt, policy, first_error=error, started=started, **options
-                )
-
-        async def main() -> Any:
-            try:
-                return await call()
-            except MemoriesError as exc:
-                return type(exc).__name__, exc.attempts
-
-        return loop.run_until_complete(main()), retried, began
-    finally:
-        loop.close()
-
-
-@given(
-    script=st.lists(st.sampled_from(FAILURES), max_size=8),
-    attempts=st.integers(1, 5),
-    transient_attempts=st.integers(1, 4),
-    total_timeout=st.none() | st.floats(0.1, 3),  # often the bound that stops the call
-    backoff=st.booleans(),
-)
-def test_the_inline_first_attempt_retries_as_call_with_retries_does(
-    script: list[str],
-    attempts: int,
-    transient_attempts: int,
-    total_timeout: float | None,
-    backoff: bool,
-) -> None:
-    policy = RetryPolicy(
-        attempts=attempts,
-        transient_attempts=transient_attempts,
-        total_timeout=total_timeout,
-        backoff=backoff,
-    )
-    inline = run_calls(script, policy, inline_first=True)
-    assert inline == run_calls(script, policy, inline_first=False)
