@@ -48,7 +48,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import IO, TYPE_CHECKING, Any, Final
 
 import attrs
 import click
@@ -70,6 +70,9 @@ from ._errors import (
 )
 from ._ids import IdInputError, iter_id_lines
 from ._models import TranscriptKind
+
+if TYPE_CHECKING:
+    from .testing import FakeServerOptions
 
 DEFAULT_LEVELS: Final = (1, 4, 16, 64)
 """Concurrency levels swept when ``--concurrency`` is not given."""
@@ -422,51 +425,21 @@ class _Target:
 
 
 @contextlib.contextmanager
-def _fake_target(
-    *,
-    server: str,
-    videos: int,
-    seed: int,
-    latency: float,
-    fault_rate: float,
-    qps: float | None,
-    rate: float | None,
-) -> Iterator[_Target]:
+def _fake_target(fake: FakeServerOptions, *, server: str, rate: float | None) -> Iterator[_Target]:
     """Start the embedded fake server (thread or child process) and yield where it listens."""
-    from .testing import FakeLibrary, FakeServerThread, build_fake_server
+    from .testing import DEFAULT_API_KEY, FakeServerThread, build_fake_server
 
-    shape = f"{videos} videos, latency {latency * 1000:g} ms, fault rate {fault_rate:g}"
-    shape += f", {qps:g} QPS limit" if qps is not None else ""
+    shape = (
+        f"{fake.videos} videos, latency {fake.latency * 1000:g} ms, fault rate {fake.fault_rate:g}"
+    )
+    shape += f", {fake.qps:g} QPS limit" if fake.qps is not None else ""
+    numbers = tuple(v.video_no for v in fake.library() if not v.is_public)
     if server == "thread":
-        fake = build_fake_server(
-            videos=videos, seed=seed, latency=latency, fault_rate=fault_rate, qps=qps
-        )
-        numbers = tuple(v.video_no for v in fake.library if not v.is_public)
-        with FakeServerThread(fake) as running:
+        with FakeServerThread(build_fake_server(fake)) as running:
             config = Config(api_key=running.api_key, base_url=running.url, rate=rate)
             yield _Target(config, numbers, f"embedded fake server (thread; {shape})")
         return
-    library = FakeLibrary.generate(videos, seed=seed, public=10)
-    numbers = tuple(v.video_no for v in library if not v.is_public)
-    argv = [
-        sys.executable,
-        "-m",
-        "memories_async.testing",
-        "--port",
-        "0",
-        "--videos",
-        str(videos),
-        "--seed",
-        str(seed),
-        "--latency",
-        str(latency),
-        "--fault-rate",
-        str(fault_rate),
-    ]
-    if qps is not None:
-        argv += ["--qps", str(qps)]
-    from .testing import DEFAULT_API_KEY
-
+    argv = [sys.executable, "-m", "memories_async.testing", *fake.to_argv()]
     # Our own interpreter running our own module.
     with subprocess.Popen(  # noqa: S603
         argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
@@ -740,15 +713,12 @@ def bench(
         settings: dict[str, Any] = {"target": "account", "base_url": target.config.base_url}
     else:
         pause = LEVEL_PAUSE if qps is not None else 0.0
-        with _fake_target(
-            server=server,
-            videos=videos,
-            seed=seed,
-            latency=latency,
-            fault_rate=fault_rate,
-            qps=qps,
-            rate=rate,
-        ) as target:
+        from .testing import FakeServerOptions
+
+        fake = FakeServerOptions(
+            videos=videos, seed=seed, latency=latency, fault_rate=fault_rate, qps=qps
+        )
+        with _fake_target(fake, server=server, rate=rate) as target:
             results = _run(
                 target,
                 levels=levels,

@@ -1075,200 +1075,37 @@ async def _check_rate_store_url(url: str | None) -> None:
 # -- fake-server ------------------------------------------------------------------------------
 
 
-@cli.command("fake-server", context_settings=_CONTEXT)
-@click.option(
-    "--host",
-    default="127.0.0.1",
-    show_default=True,
-    metavar="ADDRESS",
-    help="Address to listen on.",
+FAKE_SERVER_PROG = "memories-async fake-server"
+FAKE_SERVER_PORT = 8080
+"""The default port of ``memories-async fake-server`` (``python -m memories_async.testing``: 0)."""
+
+
+@cli.command(
+    "fake-server",
+    context_settings={
+        **_CONTEXT,
+        "help_option_names": [],
+        "ignore_unknown_options": True,
+        "allow_extra_args": True,
+    },
+    add_help_option=False,
 )
-@click.option(
-    "--port",
-    type=click.IntRange(0, 65535),
-    metavar="PORT",
-    default=8080,
-    show_default=True,
-    help="Port to listen on; 0 picks a free one.",
-)
-@click.option(
-    "--videos",
-    type=click.IntRange(0, 1_000_000),
-    metavar="N",
-    default=1000,
-    show_default=True,
-    help="Private videos to generate.",
-)
-@click.option(
-    "--public-videos",
-    type=click.IntRange(0, 1_000_000),
-    metavar="N",
-    default=10,
-    show_default=True,
-    help="Public-library (PI-) videos to generate.",
-)
-@click.option(
-    "--unique-ids",
-    default="default",
-    show_default=True,
-    metavar="NAME[,NAME...]",
-    help="Namespaces the videos are spread over.",
-)
-@click.option(
-    "--seed", type=int, default=0, show_default=True, metavar="N", help="Seed of the library."
-)
-@click.option(
-    "--api-key",
-    "api_keys",
-    multiple=True,
-    metavar="KEY",
-    help="A key the fake accepts; repeatable (default: sk-test-fake-key).",
-)
-@click.option(
-    "--qps",
-    type=click.FloatRange(min=0, min_open=True),
-    metavar="QPS",
-    help="Rate limit of every endpoint, answered with code 0429, or with --strict the"
-    " account's transcription quota (default: none; 5 with --strict).",
-)
-@click.option(
-    "--strict",
-    is_flag=True,
-    help="Strict account-wide limits: one bucket for every transcription endpoint (--qps),"
-    " list_videos 5 and get_metadata 1 QPS, no burst.",
-)
-@click.option(
-    "--burst",
-    type=click.FloatRange(min=1),
-    metavar="N",
-    help="Tokens per bucket (default: the qps, or 1 with --strict).",
-)
-@click.option(
-    "--neighbour-qps",
-    type=click.FloatRange(min=0, min_open=True),
-    metavar="QPS",
-    help="With --strict, another client of the account consuming QPS of the transcription"
-    " quota (default: none).",
-)
-@click.option("--http-429", is_flag=True, help="Rate limit with HTTP 429 instead of 200 + 0429.")
-@click.option("--retry-after", is_flag=True, help="Send Retry-After on rate-limit answers.")
-@click.option(
-    "--latency",
-    type=click.FloatRange(min=0),
-    default=0.0,
-    show_default=True,
-    metavar="SECONDS",
-    help="Mean delay before each answer.",
-)
-@click.option(
-    "--latency-distribution",
-    type=click.Choice(["fixed", "uniform", "lognormal"]),
-    default="fixed",
-    show_default=True,
-    help="Shape of the delay.",
-)
-@click.option(
-    "--fault-rate",
-    type=click.FloatRange(0, 1),
-    metavar="P",
-    default=0.0,
-    show_default=True,
-    help="Probability that a request gets an injected fault (5xx, reset, bad JSON...).",
-)
-@click.option(
-    "--fault-kinds",
-    metavar="KIND[,KIND...]",
-    help="Faults to draw from (default: all but hang and rate_limited).",
-)
-@click.option(
-    "--hang-seconds",
-    type=click.FloatRange(min=0),
-    metavar="SECONDS",
-    default=3600.0,
-    show_default=True,
-    help="How long a 'hang' fault waits.",
-)
-@click.option(
-    "--transcript-shape",
-    type=click.Choice(["live", "documented"]),
-    default="live",
-    show_default=True,
-    help="Transcript fields as the live service sends them, or as the v1.2 docs describe.",
-)
-@click.option("--extra-fields", is_flag=True, help="Add unknown fields clients must ignore.")
+@click.argument("arguments", nargs=-1, type=click.UNPROCESSED, metavar="[OPTIONS]")
 @click.pass_context
-def fake_server(
-    ctx: click.Context,
-    /,
-    *,
-    host: str,
-    port: int,
-    videos: int,
-    public_videos: int,
-    unique_ids: str,
-    seed: int,
-    api_keys: tuple[str, ...],
-    qps: float | None,
-    strict: bool,
-    burst: float | None,
-    neighbour_qps: float | None,
-    http_429: bool,
-    retry_after: bool,
-    latency: float,
-    latency_distribution: str,
-    fault_rate: float,
-    fault_kinds: str | None,
-    hang_seconds: float,
-    transcript_shape: str,
-    extra_fields: bool,
-) -> None:
+def fake_server(ctx: click.Context, /, arguments: tuple[str, ...]) -> None:
     """Serve a fake memories.ai API until Ctrl-C, for trying the client and for tests.
 
     Prints the base URL on stdout once listening, and the accepted key on stderr. Point
     the client at it with MEMORIES_BASE_URL and MEMORIES_API_KEY, or --base-url.
+
+    \b
+    The options are those of 'python -m memories_async.testing' (one parser serves
+    both), listed by 'memories-async fake-server --help'; --port is 8080 by default.
+    Exit codes: 0 stopped by Ctrl-C or SIGTERM; 1 cannot listen; 2 bad option.
     """
-    from .testing import run_fake_server
+    from .testing._command import main as serve
 
-    def announce(server: FakeServer) -> None:
-        click.echo(server.url)
-        click.echo(
-            f"fake memories.ai API with {len(server.library)} videos; api key:"
-            f" {server.api_key}\ntry: MEMORIES_BASE_URL={server.url}"
-            f" MEMORIES_API_KEY={server.api_key} memories-async export --all"
-            " --out export.jsonl\nCtrl-C stops it",
-            err=True,
-        )
-
-    kinds = [part.strip() for part in (fault_kinds or "").split(",") if part.strip()]
-    try:
-        run_fake_server(
-            host=host,
-            port=port,
-            videos=videos,
-            public_videos=public_videos,
-            unique_ids=[part for part in unique_ids.split(",") if part],
-            seed=seed,
-            api_keys=list(api_keys) or None,
-            qps=qps,
-            strict=strict,
-            burst=burst,
-            neighbour_qps=neighbour_qps,
-            http_429=http_429,
-            retry_after=retry_after,
-            latency=latency,
-            latency_distribution=latency_distribution,  # type: ignore[arg-type]
-            fault_rate=fault_rate,
-            fault_kinds=kinds or None,
-            hang_seconds=hang_seconds,
-            transcript_shape=transcript_shape,
-            extra_fields=extra_fields,
-            on_ready=announce,
-        )
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
-    except OSError as exc:
-        click.echo(f"error: cannot listen on {host}:{port}: {exc.strerror or exc}", err=True)
-        ctx.exit(EXIT_FAILED)
+    ctx.exit(serve(arguments, prog=FAKE_SERVER_PROG, defaults={"port": FAKE_SERVER_PORT}))
 
 
 cli.add_command(bench)

@@ -12,7 +12,7 @@ import signal
 import socket
 import threading
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from memories_async.testing import (
     FakeLibrary,
     FakeSegment,
     FakeServer,
+    FakeServerOptions,
     FakeServerThread,
     FakeVideo,
     FaultKind,
@@ -733,13 +734,14 @@ def test_fake_server_announces_itself(monkeypatch: pytest.MonkeyPatch) -> None:
         api_key = "sk-test-fake-key"
         library = FakeLibrary.generate(3)
 
-    def run(**options: Any) -> None:
-        assert options["videos"] == 3
-        assert options["fault_kinds"] == ["http_503", "hang"]
-        assert options["api_keys"] == ["sk-a", "sk-b"]
-        options["on_ready"](Running())
+    def run(options: FakeServerOptions, /, *, on_ready: Callable[[Any], object]) -> None:
+        assert options.videos == 3
+        assert options.port == 8080
+        assert options.fault_kinds == (FaultKind.HTTP_503, FaultKind.HANG)
+        assert options.api_keys == ("sk-a", "sk-b")
+        on_ready(Running())
 
-    monkeypatch.setattr("memories_async.testing.run_fake_server", run)
+    monkeypatch.setattr("memories_async.testing._command.run_fake_server", run)
     result = invoke(
         [
             *("fake-server", "--videos", "3", "--fault-kinds", "http_503, hang,"),
