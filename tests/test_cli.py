@@ -22,10 +22,11 @@ import webvtt
 from click.testing import CliRunner, Result
 
 from memories_async import MemoriesClient, TranscriptKind, __version__, read_id_file
-from memories_async._cli import Invocation, cli, main
+from memories_async._cli.app import cli, main
+from memories_async._cli.common import Invocation
+from memories_async._cli.progress import ExportProgress
 from memories_async._export import ExportStats
 from memories_async._formats import CSV_HEADER, transcript_from_jsonl_record
-from memories_async._progress import ExportProgress
 from memories_async._sinks import FailureLog
 from memories_async.testing import (
     FakeLibrary,
@@ -470,7 +471,8 @@ def test_a_closed_stdout_is_reported(
         def write(self, data: Any) -> int:
             raise BrokenPipeError(32, "Broken pipe")
 
-    monkeypatch.setattr("memories_async._cli._binary_stdout", Closed)
+    monkeypatch.setattr("memories_async._cli.export.binary_stdout", Closed)
+    monkeypatch.setattr("memories_async._cli.common.binary_stdout", Closed)
     result = invoke(["export", *IDS[:2]], env)
     assert result.exit_code == 1
     assert "error: stdout was closed before the export ended" in result.stderr
@@ -658,7 +660,7 @@ def test_ctrl_c_before_the_first_request(
     def interrupted(*args: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("memories_async._cli.count_pending", interrupted)
+    monkeypatch.setattr("memories_async._cli.export.count_pending", interrupted)
     ids = write_ids(tmp_path / "ids.txt", IDS)
     result = invoke(["export", "--ids", str(ids), "--out", str(tmp_path / "o.jsonl")], env)
     assert result.exit_code == 130

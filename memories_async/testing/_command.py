@@ -7,11 +7,9 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from memories_async._cli.exits import ExitCode
 from memories_async.testing._options import PROG, command_line, options_from
 from memories_async.testing._server import FakeServer, run_fake_server
-
-EXIT_CANNOT_LISTEN = 1
-"""The exit status when the address cannot be listened on (2 is a usage error, from argparse)."""
 
 
 def announce(server: FakeServer) -> None:
@@ -32,11 +30,13 @@ def main(
     *,
     prog: str = PROG,
     defaults: Mapping[str, Any] | None = None,
-) -> int:
+) -> ExitCode:
     """Parse ``argv`` and serve until interrupted; return the exit status.
 
-    A bad option or value exits 2 with argparse's usage message (:class:`SystemExit`);
-    an address that cannot be listened on returns 1 after one ``error:`` line.
+    A bad option or value exits 2 (:attr:`ExitCode.USAGE`, argparse's own status) with
+    argparse's usage message (:class:`SystemExit`); an address that cannot be listened on
+    returns :attr:`ExitCode.FAILED` after one ``error:`` line. The exit codes are the
+    command line's (:mod:`memories_async._cli.exits`, which imports no click).
     """
     parser = command_line(prog, defaults=defaults)
     arguments = parser.parse_args(argv)
@@ -51,5 +51,5 @@ def main(
             f"error: cannot listen on {options.host}:{options.port}: {exc.strerror or exc}",
             file=sys.stderr,
         )
-        return EXIT_CANNOT_LISTEN
-    return 0
+        return ExitCode.FAILED
+    return ExitCode.OK

@@ -7,6 +7,8 @@ that same parser, so the option list exists here only. argparse rather than clic
 testing package needs no extra.
 """
 
+# ruff: noqa: RUF009 - the fields of FakeServerOptions are attrs.field() calls
+
 from __future__ import annotations
 
 import argparse
@@ -221,7 +223,7 @@ class FakeServerOptions:
     latency: float = _number(
         0.0, float, low=0, metavar="SECONDS", help="mean delay before each answer"
     )
-    latency_distribution: LatencyDistribution = _option(  # noqa: RUF009 - an attrs field
+    latency_distribution: LatencyDistribution = _option(
         "fixed",
         _Spec("shape of the delay", parse=str, choices=LATENCY_DISTRIBUTIONS),
         validator=attrs.validators.in_(LATENCY_DISTRIBUTIONS),
@@ -247,7 +249,7 @@ class FakeServerOptions:
     hang_seconds: float = _number(
         3600.0, float, low=0, metavar="SECONDS", help="how long a 'hang' fault waits"
     )
-    transcript_shape: TranscriptShape = _option(  # noqa: RUF009 - an attrs field
+    transcript_shape: TranscriptShape = _option(
         TranscriptShape.LIVE,
         _Spec(
             "transcript fields as the live service sends them, or as the v1.2 docs describe",

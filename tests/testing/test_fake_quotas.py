@@ -15,7 +15,8 @@ import pytest
 import pytest_asyncio
 from click.testing import CliRunner
 
-from memories_async._cli import Invocation, cli
+from memories_async._cli.app import cli
+from memories_async._cli.common import Invocation
 from memories_async.testing import (
     Endpoint,
     FakeLibrary,
