@@ -23,10 +23,8 @@ Two targets:
 'memories-async[bench]'``) save the results. The measuring itself (levels, results,
 suggestions) is :mod:`memories_async._bench`, without click or rich.
 
-Exit codes (:class:`~memories_async._cli.exits.ExitCode`): 0 when the sweep ran (failed
-requests are results, not errors), 1 when an account-wide error stopped it (no credits,
-account disabled) or an output could not be written, 2 for a usage error, a missing key
-or a key the service rejects.
+The exit codes are :class:`~memories_async._cli.exits.ExitCode`, with the meanings of
+:data:`EXIT_MEANINGS` (shown by ``--help``).
 """
 
 # ruff: noqa: RUF009 - the fields of attrs option classes are attrs.field() calls
@@ -65,13 +63,19 @@ from .._ids import IdInputError, iter_id_lines
 from .._models import TranscriptKind
 from .._redact import Redactor
 from .common import Stop, client_config, exit_code_for
-from .exits import ExitCode
+from .exits import ExitCode, exit_codes
 from .options import command, group, names, option
 
 if TYPE_CHECKING:
     from ..testing import FakeServerOptions
 
 INSTALL_HINT: Final = "pip install 'memories-async[bench]'"
+EXIT_MEANINGS: Final = {
+    ExitCode.OK: "the sweep ran (failed requests are results, not errors)",
+    ExitCode.FAILED: "an account-wide error stopped it (no credits, account disabled) or an"
+    " output could not be written",
+    ExitCode.USAGE: "a usage error, a missing key or a key the service rejects",
+}
 
 
 @attrs.frozen(kw_only=True)
@@ -407,7 +411,7 @@ def _check_sources(ctx: click.Context, real: bool) -> None:
     )
 
 
-@command("bench", BenchOptions)
+@command("bench", BenchOptions, epilog=exit_codes(EXIT_MEANINGS))
 def bench(ctx: click.Context, options: BenchOptions) -> None:
     """Measure throughput and latency at several concurrency levels, to choose settings.
 

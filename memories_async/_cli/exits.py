@@ -6,6 +6,7 @@ No click here: ``python -m memories_async.testing``, which needs no extra, uses 
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 
 
 class ExitCode(enum.IntEnum):
@@ -27,3 +28,17 @@ class ExitCode(enum.IntEnum):
     INTERRUPTED = 130
     """Interrupted by Ctrl-C (``SIGINT``), ``SIGTERM`` or ``SIGHUP``; what was exported is
     kept (rerun the same command to resume)."""
+
+
+def exit_codes(meanings: Mapping[ExitCode, str], /) -> str:
+    """The ``Exit codes: 0 ...; 1 ...`` text of a command's help, from what each means for it."""
+    listed = "; ".join(f"{int(code)} {meanings[code]}" for code in sorted(meanings))
+    return f"Exit codes: {listed}."
+
+
+FAKE_SERVER_EXITS = {
+    ExitCode.OK: "stopped by Ctrl-C or SIGTERM",
+    ExitCode.FAILED: "cannot listen on the address",
+    ExitCode.USAGE: "a bad option or value",
+}
+"""What each code means for the fake server (both its command lines)."""

@@ -76,7 +76,7 @@ from .common import (
     silence_stdout,
     verbose_logging,
 )
-from .exits import ExitCode
+from .exits import ExitCode, exit_codes
 from .options import argument, command, flag, group, option
 from .progress import ExportProgress, summary_table
 
@@ -215,7 +215,18 @@ class ExportOptions:
         return checked
 
 
-@command("export", ExportOptions)
+EXIT_MEANINGS = {
+    ExitCode.OK: "all exported",
+    ExitCode.FAILED: "some failed, or an account error (credits...) or a write error stopped"
+    " the export",
+    ExitCode.USAGE: "usage or configuration error (bad option, no or invalid key, unreadable"
+    " ids file, malformed ids line, unusable output)",
+    ExitCode.INTERRUPTED: "interrupted (Ctrl-C, SIGTERM or SIGHUP; rerun the same command to"
+    " resume)",
+}
+
+
+@command("export", ExportOptions, epilog=exit_codes(EXIT_MEANINGS))
 def export(ctx: click.Context, options: ExportOptions) -> None:
     """Export the transcripts of many videos; resumable, crash-safe, with progress.
 
@@ -235,12 +246,6 @@ def export(ctx: click.Context, options: ExportOptions) -> None:
     'video_no<TAB>kind<TAB>code<TAB>attempts<TAB>message' line each: retry exactly those
     (video, kind) pairs with 'export --ids OUT.failures.tsv --out OUT' (an ids line whose
     second field is a kind means that pair, whatever --kind says).
-
-    \b
-    Exit codes: 0 all exported; 1 some failed, or an account error (credits...) or a
-    write error stopped the export; 2 usage or configuration error (bad option, no or
-    invalid key, unreadable ids file, malformed ids line, unusable output); 130
-    interrupted (Ctrl-C, SIGTERM or SIGHUP; rerun the same command to resume).
 
     \b
     Examples:

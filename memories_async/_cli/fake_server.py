@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import click
 
+from .exits import FAKE_SERVER_EXITS, exit_codes
 from .options import CONTEXT
 
 PROG = "memories-async fake-server"
@@ -18,6 +19,7 @@ PORT = 8080
 
 @click.command(
     "fake-server",
+    epilog=exit_codes(FAKE_SERVER_EXITS),
     context_settings={
         **CONTEXT,
         "help_option_names": [],
@@ -37,8 +39,7 @@ def fake_server(ctx: click.Context, /, arguments: tuple[str, ...]) -> None:
     \b
     The options are those of 'python -m memories_async.testing' (one parser serves
     both), listed by 'memories-async fake-server --help'; --port is 8080 by default.
-    Exit codes: 0 stopped by Ctrl-C or SIGTERM; 1 cannot listen; 2 bad option.
     """
-    from ..testing._command import main as serve
+    from ..testing._command import main
 
-    ctx.exit(serve(arguments, prog=PROG, defaults={"port": PORT}))
+    ctx.exit(main(arguments, prog=PROG, defaults={"port": PORT}))

@@ -31,7 +31,7 @@ from .common import (
     silence_stdout,
     verbose_logging,
 )
-from .exits import ExitCode
+from .exits import ExitCode, exit_codes
 from .export import FORMATS
 from .options import argument, command, flag, group, option
 
@@ -62,15 +62,17 @@ class GetOptions:
     )
 
 
-@command("get", GetOptions)
-def get(ctx: click.Context, options: GetOptions) -> None:
-    """Print one video's transcript on stdout.
+EXIT_MEANINGS = {
+    ExitCode.OK: "printed (possibly empty: no speech, not processed, other namespace)",
+    ExitCode.FAILED: "the request failed",
+    ExitCode.USAGE: "usage or configuration error (including a key the service rejects)",
+    ExitCode.INTERRUPTED: "interrupted",
+}
 
-    \b
-    Exit codes: 0 printed (possibly empty: no speech, not processed, other
-    namespace); 1 the request failed; 2 usage or configuration error (including a
-    key the service rejects); 130 interrupted.
-    """
+
+@command("get", GetOptions, epilog=exit_codes(EXIT_MEANINGS))
+def get(ctx: click.Context, options: GetOptions) -> None:
+    """Print one video's transcript on stdout."""
     if options.video_no is None and not options.demo:
         raise click.UsageError("missing VIDEO_NO (or pass --demo)")
     if options.demo and (options.service.base_url or options.service.api_key_file):

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from memories_async._cli.exits import ExitCode
+from memories_async._cli.exits import FAKE_SERVER_EXITS, ExitCode, exit_codes
 from memories_async.testing._options import PROG, command_line, options_from
 from memories_async.testing._server import FakeServer, run_fake_server
 
@@ -39,6 +39,7 @@ def main(
     command line's (:mod:`memories_async._cli.exits`, which imports no click).
     """
     parser = command_line(prog, defaults=defaults)
+    parser.epilog = exit_codes(FAKE_SERVER_EXITS)
     arguments = parser.parse_args(argv)
     try:
         options = options_from(arguments)
