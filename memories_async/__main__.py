@@ -1,13 +1,15 @@
 """The ``memories-async`` command and ``python -m memories_async``.
 
-The command line lives in :mod:`memories_async._cli` and needs the ``cli``
-extra (click, rich); without it, this says how to install it instead of
-failing with a traceback.
+The command line lives in the :mod:`memories_async._cli` package and needs
+the ``cli`` extra (click, rich); without it, this says how to install it
+instead of failing with a traceback.
 """
 
 from __future__ import annotations
 
 import sys
+
+from memories_async._cli.exits import ExitCode
 
 _CLI_PACKAGES = frozenset({"click", "rich"})
 
@@ -15,7 +17,7 @@ _CLI_PACKAGES = frozenset({"click", "rich"})
 def main() -> None:
     """Run the command line, or explain in one line which extra it needs."""
     try:
-        from memories_async._cli import main as run
+        from memories_async._cli.app import main as run
     except ModuleNotFoundError as exc:
         if (exc.name or "").partition(".")[0] not in _CLI_PACKAGES:
             raise
@@ -23,7 +25,7 @@ def main() -> None:
             f"memories-async: the command line needs the 'cli' extra ({exc.name} is missing):"
             " pip install 'memories-async[cli]'\n"
         )
-        raise SystemExit(2) from None
+        raise SystemExit(ExitCode.USAGE) from None
     run()
 
 

@@ -11,14 +11,15 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
+from memories_async import Config
 from memories_async._bench import (
     CSV_COLUMNS,
     LevelResult,
-    bench,
+    measure_level,
     parse_levels,
-    percentile,
     suggestions,
 )
+from memories_async._cli.bench import bench
 from memories_async.testing import FakeLibrary, FakeServer, FakeServerThread, KeyState
 
 SECRET = "sk-bench-secret-7f3a9c"
@@ -376,11 +377,30 @@ def test_parse_levels_sorts_and_drops_repeats() -> None:
     assert parse_levels(" 64, 1,4,4 ") == (1, 4, 64)
 
 
-def test_percentile_nearest_rank() -> None:
-    values = [float(n) for n in range(1, 101)]
-    assert percentile(values, 50) == 50.0
-    assert percentile(values, 99) == 99.0
-    assert percentile([], 50) is None
+@pytest.mark.asyncio
+async def test_a_level_takes_its_percentiles_from_the_batch(account: FakeServer) -> None:
+    numbers = [v.video_no for v in account.library if not v.is_public]
+    config = Config(api_key=SECRET, base_url=account.url)
+
+    result = await measure_level(config, numbers, 4)
+
+    assert (result.requests, result.succeeded, result.failed) == (len(numbers), len(numbers), 0)
+    assert result.latency_p50 is not None
+    assert result.latency_p95 is not None
+    assert result.latency_p99 is not None
+    assert 0 < result.latency_p50 <= result.latency_p95 <= result.latency_p99
+    assert result.as_row()["latency_p99_ms"] == round(result.latency_p99 * 1000, 3)
+
+
+@pytest.mark.asyncio
+async def test_a_level_without_successes_has_no_percentiles(account: FakeServer) -> None:
+    config = Config(api_key=SECRET, base_url=account.url)
+
+    result = await measure_level(config, ["VI000000000000000001"], 1)
+
+    assert (result.succeeded, result.failed) == (0, 1)
+    assert (result.latency_p50, result.latency_p95, result.latency_p99) == (None, None, None)
+    assert result.errors
 
 
 def _level(concurrency: int, succeeded: int, elapsed: float, **extra: object) -> LevelResult:

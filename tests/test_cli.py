@@ -12,7 +12,7 @@ import signal
 import socket
 import threading
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,15 +22,17 @@ import webvtt
 from click.testing import CliRunner, Result
 
 from memories_async import MemoriesClient, TranscriptKind, __version__, read_id_file
-from memories_async._cli import Invocation, cli, main
+from memories_async._cli.app import cli, main
+from memories_async._cli.common import Invocation
+from memories_async._cli.progress import ExportProgress
 from memories_async._export import ExportStats
 from memories_async._formats import CSV_HEADER, transcript_from_jsonl_record
-from memories_async._progress import ExportProgress
 from memories_async._sinks import FailureLog
 from memories_async.testing import (
     FakeLibrary,
     FakeSegment,
     FakeServer,
+    FakeServerOptions,
     FakeServerThread,
     FakeVideo,
     FaultKind,
@@ -476,7 +478,8 @@ def test_a_closed_stdout_is_reported(
         def write(self, data: Any) -> int:
             raise BrokenPipeError(32, "Broken pipe")
 
-    monkeypatch.setattr("memories_async._cli._binary_stdout", Closed)
+    monkeypatch.setattr("memories_async._cli.export.binary_stdout", Closed)
+    monkeypatch.setattr("memories_async._cli.common.binary_stdout", Closed)
     result = invoke(["export", *IDS[:2]], env)
     assert result.exit_code == 1
     assert "error: stdout was closed before the export ended" in result.stderr
@@ -666,7 +669,7 @@ def test_ctrl_c_before_the_first_request(
     def interrupted(*args: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("memories_async._cli.count_pending", interrupted)
+    monkeypatch.setattr("memories_async._cli.export.count_pending", interrupted)
     ids = write_ids(tmp_path / "ids.txt", IDS)
     result = invoke(["export", "--ids", str(ids), "--out", str(tmp_path / "o.jsonl")], env)
     assert result.exit_code == 130
@@ -743,13 +746,14 @@ def test_fake_server_announces_itself(monkeypatch: pytest.MonkeyPatch) -> None:
         api_key = "sk-test-fake-key"
         library = FakeLibrary.generate(3)
 
-    def run(**options: Any) -> None:
-        assert options["videos"] == 3
-        assert options["fault_kinds"] == ["http_503", "hang"]
-        assert options["api_keys"] == ["sk-a", "sk-b"]
-        options["on_ready"](Running())
+    def run(options: FakeServerOptions, /, *, on_ready: Callable[[Any], object]) -> None:
+        assert options.videos == 3
+        assert options.port == 8080
+        assert options.fault_kinds == (FaultKind.HTTP_503, FaultKind.HANG)
+        assert options.api_keys == ("sk-a", "sk-b")
+        on_ready(Running())
 
-    monkeypatch.setattr("memories_async.testing.run_fake_server", run)
+    monkeypatch.setattr("memories_async.testing._command.run_fake_server", run)
     result = invoke(
         [
             *("fake-server", "--videos", "3", "--fault-kinds", "http_503, hang,"),

@@ -7,9 +7,7 @@ import logging
 
 from rich.console import Console
 
-from memories_async._export import ExportStats, summary_data
-from memories_async._models import TranscriptKind
-from memories_async._progress import (
+from memories_async._cli.progress import (
     ConsoleLogHandler,
     ExportProgress,
     format_duration,
@@ -17,6 +15,8 @@ from memories_async._progress import (
     progress_figures,
     summary_table,
 )
+from memories_async._export import ExportStats, summary_data
+from memories_async._models import TranscriptKind
 
 
 class Clock:

@@ -24,7 +24,7 @@ import pytest
 import srt
 from click.testing import CliRunner
 
-from memories_async._cli import cli
+from memories_async._cli.app import cli
 from memories_async._formats import CSV_HEADER, transcript_from_jsonl_record
 from memories_async.testing import (
     DEFAULT_API_KEY,

@@ -10,11 +10,18 @@ import pytest
 from memories_async.__main__ import main
 
 
+def forget_the_command_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Drop the modules of the command line that need click or rich, so they import again."""
+    for name in [n for n in sys.modules if n.startswith("memories_async._cli.")]:
+        if name != "memories_async._cli.exits":
+            monkeypatch.delitem(sys.modules, name)
+
+
 @pytest.mark.parametrize("package", ["click", "rich"])
 def test_a_missing_cli_extra_is_one_clear_line(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], package: str
 ) -> None:
-    monkeypatch.delitem(sys.modules, "memories_async._cli", raising=False)
+    forget_the_command_line(monkeypatch)
     # None in sys.modules makes an import fail, as if the package were not installed.
     for name in [n for n in sys.modules if n == package or n.startswith(package + ".")]:
         monkeypatch.setitem(sys.modules, name, None)
@@ -29,7 +36,7 @@ def test_a_missing_cli_extra_is_one_clear_line(
 
 
 def test_other_import_errors_are_not_hidden(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delitem(sys.modules, "memories_async._cli", raising=False)
+    forget_the_command_line(monkeypatch)
     monkeypatch.setitem(sys.modules, "memories_async._export", None)
     with pytest.raises(ImportError):
         main()

@@ -22,7 +22,8 @@ from click.testing import CliRunner, Result
 
 from memories_async import MemoriesClient, RateStoreError
 from memories_async import _governor as governor_module
-from memories_async._cli import Invocation, cli
+from memories_async._cli.app import cli
+from memories_async._cli.common import Invocation
 from memories_async._governor import RateGovernor
 from memories_async._quota import JITTER, MARGIN
 from memories_async._ratestore import KEY_PREFIX, RedisRateStore, redact_url

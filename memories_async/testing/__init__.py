@@ -22,12 +22,14 @@ Typical use::
         assert server.stats.peak_in_flight <= 8
 
 :class:`FakeServerThread` and :func:`run_fake_server` (also
-``python -m memories_async.testing``) run the fake outside the test's event
-loop; the ``memories_fake_server`` pytest fixture comes from
+``python -m memories_async.testing``, whose options are the fields of
+:class:`FakeServerOptions`) run the fake outside the test's event loop; the
+``memories_fake_server`` pytest fixture comes from
 ``memories_async.testing._pytest_plugin``.
 """
 
 from memories_async.testing._library import FakeLibrary, FakeSegment, FakeVideo, Generated
+from memories_async.testing._options import FakeServerOptions
 from memories_async.testing._server import (
     FakeServer,
     FakeServerThread,
@@ -55,6 +57,7 @@ __all__ = [
     "FakeLibrary",
     "FakeSegment",
     "FakeServer",
+    "FakeServerOptions",
     "FakeServerThread",
     "FakeService",
     "FakeStats",

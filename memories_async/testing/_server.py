@@ -9,20 +9,18 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import Literal, Self
+from typing import Self
 
 from aiohttp import web
 
 from memories_async.testing._library import FakeLibrary
+from memories_async.testing._options import FakeServerOptions
 from memories_async.testing._service import FakeService
 from memories_async.testing._settings import (
-    DEFAULT_RANDOM_FAULTS,
-    FaultKind,
     FaultRule,
     KeyState,
     Latency,
     RateLimits,
-    TranscriptShape,
     WireFormat,
 )
 
@@ -222,149 +220,42 @@ class FakeServerThread:
         return f"<FakeServerThread {self.server!r}>"
 
 
-LatencyDistribution = Literal["fixed", "uniform", "lognormal"]
+def build_fake_server(options: FakeServerOptions | None = None, /) -> FakeServer:
+    """Build (without starting) a :class:`FakeServer` from plain :class:`FakeServerOptions`.
 
-
-def build_fake_server(
-    *,
-    host: str = "127.0.0.1",
-    port: int = 0,
-    videos: int = 1000,
-    public_videos: int = 10,
-    unique_ids: Sequence[str] = ("default",),
-    seed: int = 0,
-    api_keys: Sequence[str] | None = None,
-    qps: float | None = None,
-    strict: bool = False,
-    burst: float | None = None,
-    neighbour_qps: float | None = None,
-    http_429: bool = False,
-    retry_after: bool = False,
-    latency: float = 0.0,
-    latency_distribution: LatencyDistribution = "fixed",
-    fault_rate: float = 0.0,
-    fault_kinds: Sequence[FaultKind | str] | None = None,
-    hang_seconds: float = 3600.0,
-    transcript_shape: TranscriptShape | str = TranscriptShape.LIVE,
-    extra_fields: bool = False,
-    record_timeline: bool = False,
-) -> FakeServer:
-    """Build (without starting) a :class:`FakeServer` from plain keyword arguments.
-
-    ``videos``/``public_videos``/``unique_ids``/``seed`` generate the library
-    (:meth:`FakeLibrary.generate`). ``qps`` limits every endpoint (``None``:
-    unlimited) with a lenient limiter (bursts of ``qps``), or with ``strict``
-    is the account's transcription quota (default 5) as in
-    :meth:`RateLimits.strict`: one bucket shared by every transcription
-    endpoint, the documented ``list_videos`` and ``get_metadata`` limits, no
-    burst. ``burst`` sets every bucket's size (default ``max(1, qps)``, or 1
-    with ``strict``). ``neighbour_qps`` needs ``strict``: a noisy neighbour
-    consuming that much of the transcription quota. ``http_429`` and
-    ``retry_after`` shape the ``0429`` answers.
-    ``latency`` is the mean delay in seconds, exact for ``"fixed"``, spread
-    over ``[0, 2 * latency]`` for ``"uniform"``, long-tailed for
-    ``"lognormal"``. ``fault_rate`` is the probability that a request is
-    faulted, with a kind drawn from ``fault_kinds`` (default: every kind but
-    hangs and rate limiting). ``record_timeline`` records the rate limiter's
-    decisions in :attr:`FakeStats.timeline`. Raises :class:`ValueError` on a
-    bad value.
+    ``build_fake_server(FakeServerOptions(videos=10, qps=5))``; without options, the
+    defaults (1000 generated videos, no limit, no latency, no fault).
     """
-    library = FakeLibrary.generate(
-        videos, seed=seed, unique_ids=tuple(unique_ids), public=public_videos
-    )
-    shapes = {
-        "fixed": lambda: Latency.fixed(latency),
-        "uniform": lambda: Latency.uniform(0.0, 2 * latency),
-        "lognormal": lambda: Latency.lognormal(latency),
-    }
-    if latency_distribution not in shapes:
-        msg = (
-            f"'latency_distribution' must be one of {sorted(shapes)}, got {latency_distribution!r}"
-        )
-        raise ValueError(msg)
-    delay = shapes[latency_distribution]()
-    limits = RateLimits.from_options(
-        qps=qps,
-        strict=strict,
-        burst=burst,
-        http_429=http_429,
-        retry_after=retry_after,
-        neighbour_qps=neighbour_qps,
-    )
-    faults: list[FaultRule] = []
-    if fault_rate > 0:
-        kinds = DEFAULT_RANDOM_FAULTS if fault_kinds is None else tuple(fault_kinds)
-        faults.append(FaultRule.random(fault_rate, kinds))
+    options = FakeServerOptions() if options is None else options
     return FakeServer(
-        library,
-        host=host,
-        port=port,
-        api_keys=api_keys,
-        rate_limits=limits,
-        latency=delay if latency > 0 else Latency.none(),
-        faults=faults,
-        wire_format=WireFormat(TranscriptShape(transcript_shape), extra_fields=extra_fields),
-        hang_seconds=hang_seconds,
-        seed=seed,
-        record_timeline=record_timeline,
+        options.library(),
+        host=options.host,
+        port=options.port,
+        api_keys=options.api_keys or None,
+        rate_limits=options.rate_limits(),
+        latency=options.delay(),
+        faults=options.faults(),
+        wire_format=options.wire_format(),
+        hang_seconds=options.hang_seconds,
+        seed=options.seed,
+        record_timeline=options.record_timeline,
     )
 
 
 def run_fake_server(
+    options: FakeServerOptions | None = None,
+    /,
     *,
-    host: str = "127.0.0.1",
-    port: int = 0,
-    videos: int = 1000,
-    public_videos: int = 10,
-    unique_ids: Sequence[str] = ("default",),
-    seed: int = 0,
-    api_keys: Sequence[str] | None = None,
-    qps: float | None = None,
-    strict: bool = False,
-    burst: float | None = None,
-    neighbour_qps: float | None = None,
-    http_429: bool = False,
-    retry_after: bool = False,
-    latency: float = 0.0,
-    latency_distribution: LatencyDistribution = "fixed",
-    fault_rate: float = 0.0,
-    fault_kinds: Sequence[FaultKind | str] | None = None,
-    hang_seconds: float = 3600.0,
-    transcript_shape: TranscriptShape | str = TranscriptShape.LIVE,
-    extra_fields: bool = False,
-    record_timeline: bool = False,
     on_ready: Callable[[FakeServer], object] | None = None,
 ) -> None:
     """Run a fake server in the current thread until SIGINT or SIGTERM, then stop cleanly.
 
-    Takes the keyword arguments of :func:`build_fake_server`; ``on_ready`` is
-    called with the running server (for instance to print its URL and key).
-    Returns normally when interrupted. Signals are only caught when called
-    from the main thread; elsewhere, run a :class:`FakeServerThread` instead.
+    The server is :func:`build_fake_server` of ``options``; ``on_ready`` is called with
+    the running server (for instance to print its URL and key). Returns normally when
+    interrupted. Signals are only caught when called from the main thread; elsewhere,
+    run a :class:`FakeServerThread` instead.
     """
-    server = build_fake_server(
-        host=host,
-        port=port,
-        videos=videos,
-        public_videos=public_videos,
-        unique_ids=unique_ids,
-        seed=seed,
-        api_keys=api_keys,
-        qps=qps,
-        strict=strict,
-        burst=burst,
-        neighbour_qps=neighbour_qps,
-        http_429=http_429,
-        retry_after=retry_after,
-        latency=latency,
-        latency_distribution=latency_distribution,
-        fault_rate=fault_rate,
-        fault_kinds=fault_kinds,
-        hang_seconds=hang_seconds,
-        transcript_shape=transcript_shape,
-        extra_fields=extra_fields,
-        record_timeline=record_timeline,
-    )
+    server = build_fake_server(options)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve_until_signalled(server, on_ready))
 

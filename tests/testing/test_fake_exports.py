@@ -13,6 +13,7 @@ EXPECTED = {
     "FakeLibrary",
     "FakeSegment",
     "FakeServer",
+    "FakeServerOptions",
     "FakeServerThread",
     "FakeService",
     "FakeStats",

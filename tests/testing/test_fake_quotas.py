@@ -15,7 +15,8 @@ import pytest
 import pytest_asyncio
 from click.testing import CliRunner
 
-from memories_async._cli import Invocation, cli
+from memories_async._cli.app import cli
+from memories_async._cli.common import Invocation
 from memories_async.testing import (
     Endpoint,
     FakeLibrary,
@@ -30,7 +31,8 @@ from memories_async.testing import (
     TimelineEntry,
     build_fake_server,
 )
-from memories_async.testing import __main__ as command_line
+from memories_async.testing import FakeServerOptions as Options
+from memories_async.testing import _command as command_line
 from memories_async.testing._limiter import RateLimiter
 
 PREFIX = "/serve/api/v1/"
@@ -481,32 +483,34 @@ def test_no_timeline_unless_asked() -> None:
 
 
 def test_build_fake_server_maps_the_quota_options() -> None:
-    strict = build_fake_server(videos=1, strict=True)
+    strict = build_fake_server(Options(videos=1, strict=True))
     assert strict.rate_limits == RateLimits.strict(5)
 
     tuned = build_fake_server(
-        videos=1,
-        strict=True,
-        qps=2,
-        burst=3,
-        neighbour_qps=0.5,
-        http_429=True,
-        retry_after=True,
-        record_timeline=True,
+        Options(
+            videos=1,
+            strict=True,
+            qps=2,
+            burst=3,
+            neighbour_qps=0.5,
+            http_429=True,
+            retry_after=True,
+            record_timeline=True,
+        )
     )
     assert tuned.rate_limits == RateLimits.strict(
         2, burst=3, neighbour_qps=0.5, http_429=True, retry_after=True
     )
     assert tuned.stats.timeline is not None
 
-    lenient = build_fake_server(videos=1, qps=2, burst=3)
+    lenient = build_fake_server(Options(videos=1, qps=2, burst=3))
     assert lenient.rate_limits == RateLimits(qps=2, burst=3)
     assert lenient.stats.timeline is None
 
 
 def test_a_neighbour_needs_strict_limits() -> None:
     with pytest.raises(ValueError, match=r"add strict=True \(--strict on the command line\)"):
-        build_fake_server(videos=1, qps=5, neighbour_qps=1)
+        Options(videos=1, qps=5, neighbour_qps=1)
 
 
 @pytest.fixture
@@ -514,13 +518,11 @@ def captured(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """Replace ``run_fake_server`` by one that builds the server and keeps it."""
     seen: dict[str, Any] = {}
 
-    def run(**options: Any) -> None:
-        options.pop("on_ready")
+    def run(options: Options, /, *, on_ready: object) -> None:
         seen["options"] = options
-        seen["server"] = build_fake_server(**options)
+        seen["server"] = build_fake_server(options)
 
     monkeypatch.setattr(command_line, "run_fake_server", run)
-    monkeypatch.setattr("memories_async.testing.run_fake_server", run)
     return seen
 
 
@@ -545,7 +547,7 @@ def test_python_m_defaults_to_lenient_limits(captured: dict[str, Any]) -> None:
 
     assert command_line.main(["--videos", "1"]) == 0
     options = captured["options"]
-    assert (options["strict"], options["burst"], options["neighbour_qps"]) == (False, None, None)
+    assert (options.strict, options.burst, options.neighbour_qps) == (False, None, None)
     assert captured["server"].rate_limits == RateLimits()
 
 
@@ -590,17 +592,16 @@ def test_click_rejects_a_burst_below_one(captured: dict[str, Any]) -> None:
     assert "server" not in captured
 
 
-def test_both_command_lines_have_the_same_options() -> None:
-    parser = command_line._parser()
-    argparse_flags = {flag for action in parser._actions for flag in action.option_strings} - {
-        "-h",
-        "--help",
-    }
-    command = cli.commands["fake-server"]
-    click_flags = {flag for param in command.params for flag in getattr(param, "opts", ())} - {
-        "-h",
-        "--help",
-    }
+def test_both_command_lines_are_one_parser(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        command_line.main(["--help"])
+    python_m = capsys.readouterr().out
+    click_help = invoke_click(["fake-server", "--help"])
 
-    assert {"--strict", "--burst", "--neighbour-qps"} <= argparse_flags
-    assert argparse_flags == click_flags
+    assert click_help.exit_code == 0
+    assert click_help.stdout.startswith("usage: memories-async fake-server [-h]")
+    assert "--neighbour-qps QPS" in python_m
+    # The same options, with the command's own default port.
+    assert click_help.stdout.partition("options:")[2] == python_m.partition("options:")[2].replace(
+        "a free one (default: 0)", "a free one (default: 8080)"
+    )

@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import random
+import re
 import signal
 import socket
 import statistics
@@ -13,7 +14,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import aiohttp
 import orjson
@@ -24,6 +25,7 @@ from memories_async.testing import (
     Endpoint,
     FakeLibrary,
     FakeServer,
+    FakeServerOptions,
     FakeServerThread,
     FakeService,
     FakeVideo,
@@ -34,8 +36,8 @@ from memories_async.testing import (
     build_fake_server,
     run_fake_server,
 )
-from memories_async.testing import __main__ as command_line
-from memories_async.testing.__main__ import main
+from memories_async.testing import _command as command_line
+from memories_async.testing._command import main
 from memories_async.testing._render import BodyCache
 
 PREFIX = "/serve/api/v1/"
@@ -323,18 +325,20 @@ def test_server_thread_starts_once() -> None:
 
 def test_build_fake_server_maps_plain_options() -> None:
     server = build_fake_server(
-        videos=10,
-        public_videos=2,
-        seed=9,
-        api_keys=["sk-test-bench"],
-        qps=5,
-        http_429=True,
-        latency=0.1,
-        latency_distribution="uniform",
-        fault_rate=0.2,
-        fault_kinds=["hang"],
-        transcript_shape="documented",
-        extra_fields=True,
+        FakeServerOptions(
+            videos=10,
+            public_videos=2,
+            seed=9,
+            api_keys=["sk-test-bench"],
+            qps=5,
+            http_429=True,
+            latency=0.1,
+            latency_distribution="uniform",
+            fault_rate=0.2,
+            fault_kinds=["hang"],
+            transcript_shape="documented",
+            extra_fields=True,
+        )
     )
 
     assert len(server.library) == 12
@@ -348,19 +352,99 @@ def test_build_fake_server_maps_plain_options() -> None:
 
 
 def test_build_fake_server_defaults_are_plain() -> None:
-    server = build_fake_server(videos=3, public_videos=0)
+    server = build_fake_server(FakeServerOptions(videos=3, public_videos=0))
 
     assert server.latency == Latency.none()
     assert server.faults == ()
     assert server.rate_limits.limit(Endpoint.VIDEO_TRANSCRIPTION) is None
-    assert build_fake_server(videos=1, latency=0.2, latency_distribution="lognormal").latency == (
-        Latency.lognormal(0.2)
+    lognormal = FakeServerOptions(videos=1, latency=0.2, latency_distribution="lognormal")
+    assert build_fake_server(lognormal).latency == Latency.lognormal(0.2)
+    assert len(build_fake_server().library) == 1010
+
+
+@pytest.mark.parametrize(
+    ("options", "latency"),
+    [
+        (FakeServerOptions(latency=0.3), Latency.fixed(0.3)),
+        (FakeServerOptions(latency=0.0, latency_distribution="uniform"), Latency.none()),
+    ],
+)
+def test_options_give_the_latency(options: FakeServerOptions, latency: Latency) -> None:
+    assert options.delay() == latency
+
+
+def test_options_reject_unknown_latency_shapes() -> None:
+    with pytest.raises(ValueError, match="latency_distribution"):
+        FakeServerOptions(videos=1, latency_distribution="pareto")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("port", 70000, "'port' must be between 0 and 65535, got 70000"),
+        ("qps", 0.0, "'qps' must be > 0, got 0.0"),
+        ("burst", 0.5, "'burst' must be >= 1, got 0.5"),
+        ("fault_rate", 1.5, "a probability, between 0 and 1"),
+        ("fault_kinds", "hang,meteor", "'meteor' is not a valid FaultKind"),
+    ],
+)
+def test_options_reject_bad_values(field: str, value: object, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        FakeServerOptions(**{field: value})  # type: ignore[arg-type]
+
+
+def test_options_read_comma_lists_and_give_their_command_line() -> None:
+    options = FakeServerOptions(
+        videos=3,
+        unique_ids=" a, b,",
+        fault_kinds="hang, http_500",
+        api_keys=["sk-a", "sk-b"],
+        strict=True,
+        qps=2.5,
+        transcript_shape="documented",
     )
 
+    assert options.unique_ids == ("a", "b")
+    assert options.fault_kinds == (FaultKind.HANG, FaultKind.HTTP_500)
+    argv = options.to_argv()
+    assert argv == [
+        *("--videos", "3", "--unique-ids", "a,b", "--api-key", "sk-a", "--api-key", "sk-b"),
+        *("--qps", "2.5", "--strict", "--fault-kinds", "hang,http_500"),
+        *("--transcript-shape", "documented"),
+    ]
+    assert command_line.options_from(command_line.command_line().parse_args(argv)) == options
+    assert FakeServerOptions().to_argv() == []
+    with pytest.raises(ValueError, match="'record_timeline' has no command-line option"):
+        FakeServerOptions(record_timeline=True).to_argv()
 
-def test_build_fake_server_rejects_unknown_latency_shapes() -> None:
-    with pytest.raises(ValueError, match="latency_distribution"):
-        build_fake_server(videos=1, latency_distribution="pareto")  # type: ignore[arg-type]
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--port", "x"], "argument --port: 'x' is not a whole number"),
+        (["--qps", "fast"], "argument --qps: 'fast' is not a number"),
+        (["--burst", "0.5"], "argument --burst: must be >= 1, got 0.5"),
+    ],
+)
+def test_command_line_names_the_option_of_a_bad_value(
+    capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(args)
+
+    assert exited.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_command_line_reports_a_busy_port(capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        status = main(["--port", str(port), "--videos", "1"])
+
+    assert status == 1
+    assert capsys.readouterr().err.startswith(f"error: cannot listen on 127.0.0.1:{port}")
 
 
 def test_command_line_rejects_bad_values(capsys: pytest.CaptureFixture[str]) -> None:
@@ -435,8 +519,7 @@ def test_run_fake_server_returns_when_interrupted() -> None:
     threads: list[threading.Thread] = []
 
     run_fake_server(
-        videos=3,
-        unique_ids=["a", "b"],
+        FakeServerOptions(videos=3, unique_ids=["a", "b"]),
         on_ready=lambda server: visit_then_interrupt(server, answers, threads),
     )
 
@@ -458,17 +541,16 @@ def test_command_line_prints_the_url_first(
 ) -> None:
     answers: list[object] = []
     threads: list[threading.Thread] = []
-    seen: dict[str, object] = {}
+    seen: list[FakeServerOptions] = []
 
-    def run(**options: object) -> None:
-        announce = options.pop("on_ready")
-        seen.update(options)
+    def run(options: FakeServerOptions, /, *, on_ready: Callable[[FakeServer], object]) -> None:
+        seen.append(options)
 
         def ready(server: FakeServer) -> None:
-            announce(server)  # type: ignore[operator]
+            on_ready(server)
             visit_then_interrupt(server, answers, threads)
 
-        run_fake_server(on_ready=ready, **options)  # type: ignore[arg-type]
+        run_fake_server(options, on_ready=ready)
 
     monkeypatch.setattr(command_line, "run_fake_server", run)
 
@@ -482,7 +564,7 @@ def test_command_line_prints_the_url_first(
     assert status == 0
     assert out.startswith("http://127.0.0.1:")
     assert "api key: sk-test-fake-key" in err
-    assert seen["unique_ids"] == ["x", "y"]
-    assert seen["fault_kinds"] == ["hang", "http_500"]
-    assert seen["seed"] == 2
+    assert seen == [
+        FakeServerOptions(videos=4, unique_ids=("x", "y"), fault_kinds="hang,http_500", seed=2)
+    ]
     assert len(answers) == 1

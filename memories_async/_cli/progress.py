@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 
-from ._export import ExportStats
+from .._export import ExportStats
 
 
 def format_duration(seconds: float | None, /) -> str:
