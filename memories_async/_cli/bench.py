@@ -27,8 +27,6 @@ The exit codes are :class:`~memories_async._cli.exits.ExitCode`, with the meanin
 :data:`EXIT_MEANINGS` (shown by ``--help``).
 """
 
-# ruff: noqa: RUF009 - the fields of attrs option classes are attrs.field() calls
-
 from __future__ import annotations
 
 import asyncio

@@ -7,8 +7,6 @@ pipes cannot be read twice: their lines are checked as the export reads them, an
 one stops the export there, keeping what was exported (exit 2).
 """
 
-# ruff: noqa: RUF009 - the fields of attrs option classes are attrs.field() calls
-
 from __future__ import annotations
 
 import asyncio

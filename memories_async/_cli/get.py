@@ -1,7 +1,5 @@
 """``memories-async get``: one video's transcript on stdout."""
 
-# ruff: noqa: RUF009 - the fields of attrs option classes are attrs.field() calls
-
 from __future__ import annotations
 
 import contextlib

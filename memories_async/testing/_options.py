@@ -7,8 +7,6 @@ that same parser, so the option list exists here only. argparse rather than clic
 testing package needs no extra.
 """
 
-# ruff: noqa: RUF009 - the fields of FakeServerOptions are attrs.field() calls
-
 from __future__ import annotations
 
 import argparse
