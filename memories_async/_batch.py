@@ -39,7 +39,7 @@ import math
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from types import TracebackType
-from typing import Any, Generic, Self, TypeVar
+from typing import Any, Generic, Self, TypeVar, cast, overload
 
 import attrs
 
@@ -218,7 +218,7 @@ class TranscriptBatch(Generic[T]):
     def __init__(
         self,
         fetch: Callable[..., Awaitable[tuple[T, int]]],
-        jobs: Iterable[Any] | AsyncIterable[Any],
+        jobs: Iterable[object] | AsyncIterable[object],
         *,
         kinds: tuple[TranscriptKind, ...],
         max_concurrency: int,
@@ -400,7 +400,7 @@ class TranscriptBatch(Generic[T]):
             self._feeding = False
             self._check_all_done()
 
-    async def _job(self, sequence: int, raw: Any, kind: TranscriptKind) -> None:
+    async def _job(self, sequence: int, raw: object, kind: TranscriptKind) -> None:
         task = asyncio.current_task()
         try:
             outcome = await self._run(raw, kind)
@@ -423,7 +423,7 @@ class TranscriptBatch(Generic[T]):
             self._all_done_sent = True
             self._outcomes.put_nowait(_DONE)
 
-    async def _run(self, raw: Any, kind: TranscriptKind) -> Fetched[T] | Failed | None:
+    async def _run(self, raw: object, kind: TranscriptKind) -> Fetched[T] | Failed | None:
         started = time.monotonic()
         try:
             number = check_video_no(raw)
@@ -479,9 +479,17 @@ class TranscriptBatch(Generic[T]):
             self._feeder.cancel()
 
 
+@overload
 def jobs_of(
-    item: Any, kinds: Sequence[TranscriptKind], /
-) -> tuple[tuple[Any, TranscriptKind], ...]:
+    item: str | tuple[str, TranscriptKind | str], kinds: Sequence[TranscriptKind], /
+) -> tuple[tuple[str, TranscriptKind], ...]: ...
+@overload
+def jobs_of(
+    item: object, kinds: Sequence[TranscriptKind], /
+) -> tuple[tuple[object, TranscriptKind], ...]: ...
+def jobs_of(
+    item: object, kinds: Sequence[TranscriptKind], /
+) -> tuple[tuple[object, TranscriptKind], ...]:
     """The (video number, kind) jobs one item of a batch's input stands for.
 
     A video number stands for one job per kind of ``kinds`` (a string is stripped); a
@@ -493,7 +501,7 @@ def jobs_of(
     return tuple((number, kind) for kind in kinds)
 
 
-def job_of(item: tuple[Any, ...], /) -> tuple[Any, TranscriptKind]:
+def job_of(item: tuple[object, ...], /) -> tuple[object, TranscriptKind]:
     """The (video number, kind) of a job given as a pair; raises on anything else.
 
     The number is checked when the job runs (a malformed one becomes a
@@ -505,7 +513,7 @@ def job_of(item: tuple[Any, ...], /) -> tuple[Any, TranscriptKind]:
     number, kind = item
     try:
         if type(kind) is not TranscriptKind:
-            kind = TranscriptKind(kind)
+            kind = TranscriptKind(cast(str, kind))  # anything else: ValueError
         return (number.strip() if isinstance(number, str) else number), kind
     except ValueError:
         raise ValueError(
@@ -513,7 +521,9 @@ def job_of(item: tuple[Any, ...], /) -> tuple[Any, TranscriptKind]:
         ) from None
 
 
-async def _iterate(source: Iterable[Any] | AsyncIterable[Any]) -> AsyncIterator[Any]:
+async def _iterate(
+    source: Iterable[object] | AsyncIterable[object],
+) -> AsyncIterator[object]:
     if isinstance(source, AsyncIterable):
         iterator = aiter(source)
         try:

@@ -3,20 +3,45 @@
 from __future__ import annotations
 
 import gc
+import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
 
 import click
 
-from .bench import bench
 from .common import Invocation
-from .export import export
-from .fake_server import fake_server
-from .get import get
 from .options import CONTEXT
 
+COMMANDS: Final = {
+    "export": "export",
+    "get": "get",
+    "fake-server": "fake_server",
+    "bench": "bench",
+}
+"""Each command's name, and the module of this package that defines it under that name."""
 
-@click.group(context_settings=CONTEXT)
+
+class _Commands(click.Group):
+    """A group that imports a command's module only when the command is asked for: an
+    ``export`` does not load the bench, nor the fake server the bench describes."""
+
+    def __init__(self, *args: Any, modules: Mapping[str, str], **settings: Any) -> None:
+        super().__init__(*args, **settings)
+        self._modules = dict(modules)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self._modules})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module = self._modules.get(cmd_name)
+        if module is None:
+            return super().get_command(ctx, cmd_name)
+        command: click.Command = vars(importlib.import_module(f"{__package__}.{module}"))[module]
+        return command
+
+
+@click.group(cls=_Commands, modules=COMMANDS, context_settings=CONTEXT)
 @click.version_option(package_name="memories-async", prog_name="memories-async")
 def cli() -> None:
     """Fetch and export memories.ai transcripts, concurrently and reliably.
@@ -29,10 +54,6 @@ def cli() -> None:
 
     Run 'memories-async COMMAND --help' for each command's options.
     """
-
-
-for _command in (export, get, fake_server, bench):
-    cli.add_command(_command)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

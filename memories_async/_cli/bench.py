@@ -29,6 +29,7 @@ The exit codes are :class:`~memories_async._cli.exits.ExitCode`, with the meanin
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import csv
@@ -38,7 +39,7 @@ import subprocess
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Final
+from typing import IO, Any, Final
 
 import attrs
 import click
@@ -60,12 +61,11 @@ from .._errors import AccountHaltedError
 from .._ids import IdInputError, iter_id_lines
 from .._models import TranscriptKind
 from .._redact import Redactor
-from .common import Stop, client_config, exit_code_for
+from ..testing import FakeServerOptions
+from ..testing._options import option_spec
+from .common import AccountOptions, Stop, client_config, exit_code_for
 from .exits import ExitCode, exit_codes
 from .options import command, group, names, option
-
-if TYPE_CHECKING:
-    from ..testing import FakeServerOptions
 
 INSTALL_HINT: Final = "pip install 'memories-async[bench]'"
 EXIT_MEANINGS: Final = {
@@ -76,43 +76,40 @@ EXIT_MEANINGS: Final = {
 }
 
 
+def fake_server_option(name: str, *, default: Any, help: str | None = None) -> Any:
+    """The fake server's option ``name`` (its flag, help and checks, declared once in
+    :class:`~memories_async.testing.FakeServerOptions`), with the bench's default."""
+    flag, spec = option_spec(name)
+    parse = spec.parse
+    assert parse is not None, f"{name!r} is not an option with a value"
+
+    def read(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+        try:
+            return None if value is None else parse(value)
+        except argparse.ArgumentTypeError as exc:
+            raise click.BadParameter(str(exc), ctx, param) from None
+
+    return option(
+        flag,
+        callback=read,
+        default=default,
+        show_default=default is not None,
+        metavar=spec.metavar,
+        help=f"Fake server: {help or spec.help}.",
+    )
+
+
 @attrs.frozen(kw_only=True)
 class FakeTargetOptions:
     """The options that shape the embedded fake server (not with ``--ids``)."""
 
-    latency: float = option(
-        "--latency",
-        type=click.FloatRange(min=0, max=60),
-        default=0.05,
-        show_default=True,
-        metavar="SECONDS",
-        help="Fake server: delay before each answer.",
+    latency: float = fake_server_option("latency", default=0.05)
+    fault_rate: float = fake_server_option("fault_rate", default=0.0)
+    qps: float | None = fake_server_option(
+        "qps", default=None, help="rate limit, answered with code 0429"
     )
-    fault_rate: float = option(
-        "--fault-rate",
-        type=click.FloatRange(0, 1),
-        default=0.0,
-        show_default=True,
-        metavar="P",
-        help="Fake server: probability of an injected fault (5xx, reset, bad JSON...).",
-    )
-    qps: float | None = option(
-        "--qps",
-        type=click.FloatRange(min=0, min_open=True),
-        metavar="QPS",
-        help="Fake server: rate limit, answered with code 0429 (default: none).",
-    )
-    videos: int = option(
-        "--videos",
-        type=click.IntRange(1, 1_000_000),
-        default=1000,
-        show_default=True,
-        metavar="N",
-        help="Fake server: videos in its generated library.",
-    )
-    seed: int = option(
-        "--seed", type=int, default=0, show_default=True, metavar="N", help="Fake server: seed."
-    )
+    videos: int = fake_server_option("videos", default=1000)
+    seed: int = fake_server_option("seed", default=0)
     server: str = option(
         "--server",
         type=click.Choice(["thread", "process"]),
@@ -124,8 +121,6 @@ class FakeTargetOptions:
 
     def fake_server(self) -> FakeServerOptions:
         """The fake server's own options."""
-        from ..testing import FakeServerOptions
-
         return FakeServerOptions(
             videos=self.videos,
             seed=self.seed,
@@ -133,24 +128,6 @@ class FakeTargetOptions:
             fault_rate=self.fault_rate,
             qps=self.qps,
         )
-
-
-@attrs.frozen(kw_only=True)
-class AccountOptions:
-    """The options of a real account (only with ``--ids``)."""
-
-    base_url: str | None = option(
-        "--base-url", metavar="URL", help="With --ids: the service address."
-    )
-    api_key_file: Path | None = option(
-        "--api-key-file",
-        type=click.Path(dir_okay=False, path_type=Path),
-        metavar="FILE",
-        help="With --ids: read the key from the first line of FILE. The key is never printed.",
-    )
-    unique_id: str | None = option(
-        "--unique-id", metavar="NAME", help="With --ids: the namespace of the videos."
-    )
 
 
 @attrs.frozen(kw_only=True)
@@ -376,9 +353,8 @@ def _real_target(
 ) -> _Target:
     name = "<stdin>" if getattr(ids, "name", "-") in ("-", "<stdin>") else str(ids.name)
     numbers = _read_ids(ids, name, requests)
-    key_file = account.api_key_file
     config = client_config(
-        api_key_file=None if key_file is None else str(key_file),
+        api_key_file=account.api_key_file,
         base_url=account.base_url,
         unique_id=account.unique_id,
         rate=rate,

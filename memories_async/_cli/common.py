@@ -42,7 +42,7 @@ from .._ratestore import open_rate_store
 from .._redact import Redactor
 from .._sinks import OutputError
 from .exits import ExitCode
-from .options import option
+from .options import group, option
 from .progress import ConsoleLogHandler
 
 if TYPE_CHECKING:
@@ -79,8 +79,8 @@ class Stop(click.ClickException):
 
 
 @attrs.frozen(kw_only=True)
-class ServiceOptions:
-    """The options that say how to reach the service, shared by ``export`` and ``get``."""
+class AccountOptions:
+    """Which service and account: shared by ``export``, ``get`` and ``bench --ids``."""
 
     base_url: str | None = option(
         "--base-url",
@@ -99,6 +99,14 @@ class ServiceOptions:
         help=f"Namespace the videos were uploaded under (default: ${ENV_UNIQUE_ID}, else"
         " the service's 'default'). A wrong one gives empty transcripts, not errors.",
     )
+
+
+@attrs.frozen(kw_only=True)
+class ServiceOptions:
+    """The options that say how to reach the service and how to call it, shared by
+    ``export`` and ``get``."""
+
+    account: AccountOptions = group(AccountOptions)
     timeout: float | None = option(
         "--timeout",
         type=click.FloatRange(min=0, min_open=True),
@@ -141,7 +149,7 @@ class ServiceOptions:
         For a demo, the fake ``demo`` server's address and key, and no environment.
         """
         settings: dict[str, Any] = {
-            "unique_id": self.unique_id,
+            "unique_id": self.account.unique_id,
             "timeout": self.timeout,
             "retry": retry_policy(self.retries),
             "rate": rate,
@@ -158,8 +166,8 @@ class ServiceOptions:
             except ConfigError as exc:
                 raise Stop(str(exc), ExitCode.USAGE) from None
         return client_config(
-            api_key_file=self.api_key_file,
-            base_url=self.base_url,
+            api_key_file=self.account.api_key_file,
+            base_url=self.account.base_url,
             missing_key=f"set {ENV_API_KEY} or pass --api-key-file FILE (or try --demo)",
             **settings,
         )

@@ -204,7 +204,9 @@ class ExportOptions:
             raise click.UsageError(
                 "--json-summary prints on stdout, which carries the data: pass --out FILE too"
             )
-        if self.demo is not None and (self.service.base_url or self.service.api_key_file):
+        if self.demo is not None and (
+            self.service.account.base_url or self.service.account.api_key_file
+        ):
             raise click.UsageError(
                 "--demo runs its own fake service: drop --base-url/--api-key-file"
             )
@@ -390,7 +392,7 @@ class _ExportJob:
                 file_items = items
                 return file_items, lambda _client: aiter_numbers(iter(file_items))
             return None, lambda _client: aiter_stream_ids(stream, path)
-        status, unique_id = self.status, self.options.service.unique_id
+        status, unique_id = self.status, self.options.service.account.unique_id
         return None, lambda client: library_video_nos(client, status=status, unique_id=unique_id)
 
     def _note_resume(self, display: ExportProgress, sink: Sink) -> None:

@@ -73,7 +73,7 @@ def get(ctx: click.Context, options: GetOptions) -> None:
     """Print one video's transcript on stdout."""
     if options.video_no is None and not options.demo:
         raise click.UsageError("missing VIDEO_NO (or pass --demo)")
-    if options.demo and (options.service.base_url or options.service.api_key_file):
+    if options.demo and (options.service.account.base_url or options.service.account.api_key_file):
         raise click.UsageError("--demo runs its own fake service: drop --base-url/--api-key-file")
     fmt = ExportFormat(options.format)
     redact = Redactor()

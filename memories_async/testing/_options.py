@@ -326,6 +326,13 @@ class FakeServerOptions:
         return argv
 
 
+def option_spec(name: str, /) -> tuple[str, _Spec]:
+    """The flag and the spelling (help, metavar, parser) of the field ``name``: for a
+    command that offers some of the fake server's options as its own (``bench``)."""
+    field = attrs.fields_dict(FakeServerOptions)[name]
+    return _flag_of(field), field.metadata[_SPEC]
+
+
 def _flag_of(field: attrs.Attribute[Any]) -> str:
     spec: _Spec = field.metadata[_SPEC]
     return spec.flag or "--" + field.name.replace("_", "-")

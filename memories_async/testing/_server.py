@@ -7,7 +7,7 @@ import contextlib
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Self
 
@@ -56,6 +56,7 @@ class FakeServer(FakeService):
         cache_bytes: int = 256 * 2**20,
         record_timeline: bool = False,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     ) -> None:
         super().__init__(
             library,
@@ -69,6 +70,7 @@ class FakeServer(FakeService):
             cache_bytes=cache_bytes,
             record_timeline=record_timeline,
             clock=clock,
+            sleep=sleep,
         )
         self.host = host
         self._requested_port = port

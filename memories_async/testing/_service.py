@@ -129,7 +129,8 @@ class FakeService:
     decisions in :attr:`FakeStats.timeline`, to chart accepted and refused
     requests over time. ``clock`` (seconds, ``time.monotonic`` by
     default) is what the rate limiter and the timeline read: a test may pass
-    a virtual one.
+    a virtual one, and ``sleep`` (``asyncio.sleep`` by default) how the
+    service waits out the latency and hangs.
 
     The rate limiter judges each request as it arrives, before the latency,
     like the gateway of the real service; see :class:`RateLimits` for strict
@@ -158,6 +159,7 @@ class FakeService:
         cache_bytes: int = 256 * 2**20,
         record_timeline: bool = False,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     ) -> None:
         if hang_seconds < 0:
             msg = f"'hang_seconds' must be >= 0, got {hang_seconds}"
@@ -178,6 +180,7 @@ class FakeService:
         )
         """Counters of what was received and answered; see :class:`FakeStats`."""
         self._clock = clock
+        self._sleep = sleep
         self._started = clock()
         self._cache = _render.BodyCache(cache_bytes)
         self._cached_library: tuple[int, int] = (id(self.library), self.library.revision)
@@ -351,7 +354,7 @@ class FakeService:
         assert task is not None
         self._waiting.add(task)
         try:
-            await asyncio.sleep(seconds)
+            await self._sleep(seconds)
         finally:
             self._waiting.discard(task)
 

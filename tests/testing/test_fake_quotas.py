@@ -6,7 +6,7 @@ The limiter is driven by a virtual clock (``Clock``): no assertion depends on re
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -252,8 +252,23 @@ def clock() -> Clock:
     return Clock()
 
 
+class Waits:
+    """The service's ``sleep``: ``asyncio.sleep`` unless a test sets ``hook``."""
+
+    def __init__(self) -> None:
+        self.hook: Callable[[float], Awaitable[None]] | None = None
+
+    async def __call__(self, seconds: float) -> None:
+        await (asyncio.sleep(seconds) if self.hook is None else self.hook(seconds))
+
+
+@pytest.fixture
+def waits() -> Waits:
+    return Waits()
+
+
 @pytest_asyncio.fixture
-async def server(clock: Clock) -> AsyncIterator[FakeServer]:
+async def server(clock: Clock, waits: Waits) -> AsyncIterator[FakeServer]:
     keys = {KEY_A: KeyState.ACTIVE, KEY_B: KeyState.ACTIVE, "sk-test-broke": KeyState.NO_CREDITS}
     async with FakeServer(
         FakeLibrary([FakeVideo(VIDEO), FakeVideo(PUBLIC)]),
@@ -261,6 +276,7 @@ async def server(clock: Clock) -> AsyncIterator[FakeServer]:
         rate_limits=RateLimits.strict(4),
         record_timeline=True,
         clock=clock,
+        sleep=waits,
     ) as running:
         yield running
 
@@ -335,7 +351,7 @@ async def test_the_decision_follows_the_order_of_arrival(
 
 @pytest.mark.asyncio
 async def test_a_refusal_is_decided_before_the_latency_and_answered_after_it(
-    server: FakeServer, session: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+    server: FakeServer, session: aiohttp.ClientSession, waits: Waits
 ) -> None:
     server.rate_limits = RateLimits.strict(FROZEN)
     assert await call(session) == "0000"
@@ -346,7 +362,7 @@ async def test_a_refusal_is_decided_before_the_latency_and_answered_after_it(
         accepted = [entry.accepted for entry in server.stats.timeline or ()]
         seen.append((seconds, accepted, server.stats.rate_limited))
 
-    monkeypatch.setattr(server, "_wait", wait)
+    waits.hook = wait
     server.latency = Latency.fixed(0.5)
 
     assert await call(session) == "0429"
