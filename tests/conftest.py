@@ -77,8 +77,8 @@ class FakeTime:
     """A clock that only moves when someone sleeps on it (give both to a RateGovernor:
     the client's retries wait on its governor's time too)."""
 
-    def __init__(self) -> None:
-        self.now = 0.0
+    def __init__(self, start: float = 0.0) -> None:
+        self.now = start
         self.sleeps: list[float] = []
 
     def clock(self) -> float:

@@ -25,22 +25,9 @@ from memories_async import (
 from memories_async._errors import api_error
 from memories_async._retry import OnRetry, Retrying
 
+from .conftest import FakeTime
+
 NO_WAIT = RetryPolicy(backoff=False)
-
-
-class FakeTime:
-    """A clock that moves only when the loop sleeps on it, or when an attempt costs time."""
-
-    def __init__(self, start: float = 500.0) -> None:
-        self.now = start
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 class Script:
