@@ -19,6 +19,7 @@ from ._batch import (
     Fetched,
     LatencyHistogram,
     Outcome,
+    Outcomes,
     TranscriptBatch,
 )
 from ._client import MemoriesClient
@@ -98,6 +99,7 @@ __all__ = [
     "MemoriesClient",
     "MemoriesError",
     "Outcome",
+    "Outcomes",
     "OutputError",
     "PermissionDeniedError",
     "RateGovernor",

@@ -37,9 +37,18 @@ import bisect
 import enum
 import math
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from types import TracebackType
-from typing import Any, Generic, Self, TypeVar, cast, overload
+from typing import Any, Generic, Literal, Self, TypeVar, cast, overload
 
 import attrs
 
@@ -48,6 +57,7 @@ from ._models import Transcript, TranscriptKind
 from ._protocol import check_video_no
 
 T = TypeVar("T")
+D = TypeVar("D")
 
 
 @attrs.frozen(slots=True)
@@ -67,8 +77,9 @@ class Fetched(Generic[T]):
     """Seconds from the first attempt to the answer, retries included."""
 
     @property
-    def ok(self) -> bool:
-        """Always ``True``: lets ``outcome.ok`` tell the two outcomes apart."""
+    def ok(self) -> Literal[True]:
+        """Always ``True``: ``if outcome.ok:`` tells the two outcomes apart, for a type
+        checker too (it narrows an :data:`Outcome` to :class:`Fetched`)."""
         return True
 
 
@@ -87,13 +98,72 @@ class Failed:
     """Seconds from the first attempt to the last answer, retries included."""
 
     @property
-    def ok(self) -> bool:
-        """Always ``False``."""
+    def ok(self) -> Literal[False]:
+        """Always ``False`` (narrows an :data:`Outcome` to :class:`Failed`)."""
         return False
 
 
 Outcome = Fetched[Transcript] | Failed
 """What the batch yields for each (video number, kind)."""
+
+
+JobKey = tuple[str, TranscriptKind | str]
+"""A key of :class:`Outcomes`: a video number and a kind, as an enum or its value."""
+
+
+class Outcomes(Mapping[tuple[str, TranscriptKind], "Fetched[T] | Failed"], Generic[T]):
+    """The outcomes of a whole batch by (video number, kind), in input order.
+
+    What :meth:`~memories_async.MemoriesClient.gather_transcriptions` and
+    :meth:`TranscriptBatch.collect` return: a read-only mapping holding one outcome per
+    distinct (video number, kind) of the input, iterated in the order the input first
+    named each (a repeated job is fetched once and appears once, so look outcomes up by
+    key rather than zipping them with the input). A key's kind may be a
+    :class:`~memories_async.TranscriptKind` or its value: ``outcomes[(video_no, "audio")]``.
+    A malformed number is kept as given (stripped; its ``repr()`` when it was not a
+    string), with its :class:`Failed` outcome.
+    """
+
+    __slots__ = ("_outcomes",)
+
+    def __init__(self, outcomes: Iterable[Fetched[T] | Failed] = (), /) -> None:
+        self._outcomes: dict[tuple[str, TranscriptKind], Fetched[T] | Failed] = {
+            (o.video_no, o.kind): o for o in outcomes
+        }
+
+    def __getitem__(self, key: JobKey, /) -> Fetched[T] | Failed:
+        # A TranscriptKind is a str enum: "audio" and TranscriptKind.AUDIO are one key.
+        return self._outcomes[cast(tuple[str, TranscriptKind], key)]
+
+    def __contains__(self, key: object, /) -> bool:
+        return key in self._outcomes
+
+    def __iter__(self) -> Iterator[tuple[str, TranscriptKind]]:
+        return iter(self._outcomes)
+
+    def __len__(self) -> int:
+        return len(self._outcomes)
+
+    @overload
+    def get(self, key: JobKey, /) -> Fetched[T] | Failed | None: ...
+    @overload
+    def get(self, key: JobKey, default: Fetched[T] | Failed | D, /) -> Fetched[T] | Failed | D: ...
+    def get(self, key: JobKey, default: object = None, /) -> object:
+        """The outcome of ``key``, or ``default`` when the batch had no such job."""
+        return self._outcomes.get(cast(tuple[str, TranscriptKind], key), default)
+
+    @property
+    def fetched(self) -> list[Fetched[T]]:
+        """The outcomes that are transcripts, in input order."""
+        return [o for o in self._outcomes.values() if o.ok]
+
+    @property
+    def failed(self) -> list[Failed]:
+        """The outcomes that are failures, in input order."""
+        return [o for o in self._outcomes.values() if not o.ok]
+
+    def __repr__(self) -> str:
+        return f"<Outcomes {len(self.fetched)} fetched, {len(self.failed)} failed>"
 
 
 class EventType(enum.StrEnum):
@@ -184,16 +254,26 @@ class BatchStats:
         return self.succeeded + self.failed
 
 
+BOTH = "both"
+"""The ``kind`` of a batch or an export that names both kinds: visual, then audio."""
+
+
 def batch_kinds(
     kind: TranscriptKind | str | Iterable[TranscriptKind | str],
 ) -> tuple[TranscriptKind, ...]:
+    """The kinds a batch's ``kind`` names: one (``"visual"``, ``"audio"``), ``"both"``
+    (visual and audio, as the command line's ``--kind both``), or several."""
+    if kind == BOTH:
+        return (TranscriptKind.VISUAL, TranscriptKind.AUDIO)
     values = [kind] if isinstance(kind, str) else list(kind)
     kinds: list[TranscriptKind] = []
     for value in values:
         try:
             parsed = TranscriptKind(value)
         except ValueError:
-            raise ValueError(f"'kind' must be 'visual', 'audio' or both, got {value!r}") from None
+            raise ValueError(
+                f"'kind' must be 'visual', 'audio', 'both' or several kinds, got {value!r}"
+            ) from None
         if parsed not in kinds:
             kinds.append(parsed)
     if not kinds:
@@ -339,9 +419,16 @@ class TranscriptBatch(Generic[T]):
                     raise error
         raise StopAsyncIteration
 
-    async def collect(self) -> dict[tuple[str, TranscriptKind], Fetched[T] | Failed]:
-        """Run the whole batch and return every outcome by (video number, kind)."""
-        return {(o.video_no, o.kind): o async for o in self}
+    async def collect(self) -> Outcomes[T]:
+        """Run the whole batch and return every outcome by (video number, kind).
+
+        The :class:`Outcomes` iterate in the order the input named the jobs, whether or
+        not the batch is ``ordered``.
+        """
+        # Once an outcome is delivered, _next_sequence is the one after its own.
+        sequenced = [(self._next_sequence, outcome) async for outcome in self]
+        sequenced.sort(key=lambda entry: entry[0])
+        return Outcomes(outcome for _, outcome in sequenced)
 
     def stats(self) -> BatchStats:
         """Counters, latency percentiles and achieved rate so far."""

@@ -13,7 +13,7 @@ from typing import Any, Self, TypeVar
 import aiohttp
 
 from . import _protocol as protocol
-from ._batch import BatchEvent, LatencyHistogram, Outcome, TranscriptBatch, batch_kinds
+from ._batch import BatchEvent, LatencyHistogram, Outcomes, TranscriptBatch, batch_kinds
 from ._config import Config, RetryPolicy
 from ._converter import (
     structure_transcript,
@@ -48,6 +48,11 @@ def _kind(kind: TranscriptKind | str) -> TranscriptKind:
     try:
         return TranscriptKind(kind)
     except ValueError:
+        if kind == "both":
+            raise ValueError(
+                "'kind' of one transcript must be 'visual' or 'audio': for both, use"
+                " fetch_transcriptions(..., kind='both') or gather_transcriptions"
+            ) from None
         raise ValueError(f"'kind' must be 'visual' or 'audio', got {kind!r}") from None
 
 
@@ -366,8 +371,9 @@ class MemoriesClient:
         ``dedupe`` (the default) a repeated (number, kind) is fetched once;
         that keeps one entry per distinct id in memory, so pass
         ``dedupe=False`` for very large inputs known to be unique. ``kind``
-        is one kind or several (``("visual", "audio")``): each id is fetched
-        once per kind. An item may also be a ``(video_no, kind)`` pair, which
+        is one kind, ``"both"`` (visual and audio, as the command line's
+        ``--kind both``) or several (``("visual", "audio")``): each id is
+        fetched once per kind. An item may also be a ``(video_no, kind)`` pair, which
         is one job of that kind whatever ``kind`` says: every job of the
         batch shares its concurrency, whatever its kind. A pair of another
         shape or with an unknown kind stops the batch with :class:`ValueError`
@@ -378,7 +384,12 @@ class MemoriesClient:
         malformed id or a failed video becomes a :class:`Failed` outcome; an
         account-wide error (bad key, no credits) stops the batch with
         :class:`AccountHaltedError`, after the outcomes already finished.
-        ``ordered=True`` delivers outcomes in input order instead.
+        ``ordered=True`` delivers outcomes in input order instead: one per
+        distinct (number, kind), so with ``dedupe`` a repeated number yields no
+        second outcome and the outcomes do not line up with the input one to
+        one; with ``dedupe=False`` they do (``len(kinds)`` outcomes per number,
+        in the kinds' order). Outcomes carry their ``video_no`` and ``kind``:
+        match them by those, not by position.
         ``on_event`` receives a :class:`BatchEvent` per step of every job.
         """
         if isinstance(video_nos, str | bytes):
@@ -441,11 +452,16 @@ class MemoriesClient:
         kind: TranscriptKind | str | Iterable[TranscriptKind | str] = TranscriptKind.VISUAL,
         max_concurrency: int = DEFAULT_CONCURRENCY,
         unique_id: str | None = None,
-    ) -> dict[tuple[str, TranscriptKind], Outcome]:
+    ) -> Outcomes[Transcript]:
         """Fetch a small batch and return every outcome by (video number, kind).
 
         A convenience over :meth:`fetch_transcriptions` for batches that fit
-        in memory.
+        in memory. The :class:`Outcomes` mapping holds one outcome per distinct
+        (video number, kind), in the order the input first named it, whatever
+        order they completed in: ``outcomes[(video_no, "audio")]`` reads one, and
+        ``outcomes.failed`` lists the failures. A repeated number is fetched once
+        and appears once, so look outcomes up by key instead of zipping them with
+        the input.
         """
         batch = self.fetch_transcriptions(
             video_nos, kind=kind, max_concurrency=max_concurrency, unique_id=unique_id

@@ -329,8 +329,6 @@ def export_kinds(
     kind: TranscriptKind | str | Iterable[TranscriptKind | str], /
 ) -> tuple[TranscriptKind, ...]:
     """The kinds an export's ``kind`` names: one, several, or ``"both"`` (visual, audio)."""
-    if kind == "both":
-        return (TranscriptKind.VISUAL, TranscriptKind.AUDIO)
     return batch_kinds(kind)
 
 

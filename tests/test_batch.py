@@ -101,9 +101,9 @@ async def test_faulty_server_every_transcript_exactly_once(library: FakeLibrary)
         assert outcome.error.status == 503
         assert outcome.attempts == FAST.attempts
         assert outcome.error.video_no == outcome.video_no
-    for number, outcome in fetched.items():
-        assert outcome.kind is TranscriptKind.VISUAL
-        assert len(outcome.transcript.segments) == expected_segments(library, number)
+    for number, got in fetched.items():
+        assert got.kind is TranscriptKind.VISUAL
+        assert len(got.transcript.segments) == expected_segments(library, number)
     assert stats.succeeded == len(fetched)
     assert stats.failed == len(failed)
     assert stats.retries > 100
@@ -159,6 +159,52 @@ async def test_both_kinds_and_ordered_delivery(server: FakeServer, library: Fake
         assert len(outcome.transcript.segments) == expected_segments(
             library, outcome.video_no, outcome.kind
         )
+
+
+async def test_gathered_outcomes_follow_the_input_order_and_take_either_kind(
+    library: FakeLibrary,
+) -> None:
+    # Answers come back in another order than asked (random latencies); the mapping
+    # still iterates in input order, once per distinct job, and takes "audio" as a kind.
+    ids = [v.video_no for v in library][:12]
+    given = [*ids[:4], ids[1], *ids[4:], ids[0]]  # 14 inputs, 12 distinct
+    async with (
+        FakeServer(library, latency=Latency.uniform(0.0, 0.02), seed=3) as server,
+        client_for(server) as client,
+    ):
+        results = await client.gather_transcriptions(given, kind="both", max_concurrency=12)
+    assert list(results) == [(n, k) for n in ids for k in TranscriptKind]
+    assert len(results) == 24
+    first = results[(ids[0], "audio")]
+    assert first is results[ids[0], TranscriptKind.AUDIO]
+    assert first.kind is TranscriptKind.AUDIO
+    assert (ids[0], "audio") in results
+    assert results.get((ids[0], "visual")) is results[ids[0], TranscriptKind.VISUAL]
+    assert results.get(("VI-none", "audio")) is None
+    assert results.get(("VI-none", "audio"), first) is first
+    assert results.fetched == [o for o in results.values() if o.ok]
+    assert results.failed == [o for o in results.values() if not o.ok]
+    assert (
+        repr(results) == f"<Outcomes {len(results.fetched)} fetched, {len(results.failed)} failed>"
+    )
+    with pytest.raises(KeyError):
+        results["VI-none", "audio"]
+
+
+async def test_ordered_outcomes_align_with_the_input_without_dedupe(
+    server: FakeServer, library: FakeLibrary
+) -> None:
+    # With the default dedupe, a repeated number has no outcome of its own (zip would
+    # misalign); dedupe=False gives one outcome per input, in input order.
+    ids = [v.video_no for v in library][:5]
+    given = [*ids, ids[2]]
+    async with client_for(server) as client:
+        async with client.fetch_transcriptions(given, ordered=True) as batch:
+            deduped = [o.video_no async for o in batch]
+        async with client.fetch_transcriptions(given, ordered=True, dedupe=False) as batch:
+            aligned = [o.video_no async for o in batch]
+    assert deduped == ids
+    assert aligned == given
 
 
 async def test_jobs_given_as_pairs_share_one_concurrency(
@@ -563,3 +609,18 @@ async def test_public_and_explicit_videos(library: FakeLibrary) -> None:
     async with FakeServer(small) as server, client_for(server) as client:
         results = await client.gather_transcriptions(["PI-000000000000000001"])
     assert results["PI-000000000000000001", TranscriptKind.VISUAL].ok
+
+
+async def test_both_is_a_kind_of_every_batch_and_not_of_one_transcript(
+    server: FakeServer, library: FakeLibrary
+) -> None:
+    # The command line's --kind both, in the library: visual then audio per number.
+    ids = [v.video_no for v in library][:3]
+    async with client_for(server) as client:
+        async with client.fetch_transcriptions(ids, kind="both", ordered=True) as batch:
+            jobs = [(o.video_no, o.kind) async for o in batch]
+        with pytest.raises(ValueError, match="fetch_transcriptions"):
+            await client.get_transcription(ids[0], kind="both")
+        with pytest.raises(ValueError, match="'visual', 'audio', 'both'"):
+            client.fetch_transcriptions(ids, kind="smell")
+    assert jobs == [(n, k) for n in ids for k in (TranscriptKind.VISUAL, TranscriptKind.AUDIO)]

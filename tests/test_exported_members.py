@@ -20,6 +20,7 @@ EXPECTED = {
     "Fetched",
     "LatencyHistogram",
     "Outcome",
+    "Outcomes",
     "TranscriptBatch",
     "AccountDisabledError",
     "AccountError",
