@@ -46,7 +46,7 @@ from ._errors import (
     TransportError,
 )
 from ._export import ExportStats, FailureRecord, export_transcripts, read_id_file
-from ._formats import ExportFormat
+from ._formats import ExportFormat, to_json_record, to_srt, to_text, to_vtt
 from ._governor import GovernorStats, RateGovernor
 from ._ids import IdInputError
 from ._models import Segment, Transcript, TranscriptKind, Video, VideoStatus
@@ -118,4 +118,8 @@ __all__ = [
     "__version__",
     "export_transcripts",
     "read_id_file",
+    "to_json_record",
+    "to_srt",
+    "to_text",
+    "to_vtt",
 ]

@@ -13,7 +13,7 @@ file, one record or row after another (``jsonl``, ``csv``).
 Subtitles and text: what is done to the segments
 ================================================
 
-``to_srt``, ``to_vtt`` and ``to_txt`` write text meant to be read by people and players, so they
+``to_srt``, ``to_vtt`` and ``to_text`` write text meant to be read by people and players, so they
 make every input representable:
 
 * **Line breaks.** The text is split on every line boundary :meth:`str.splitlines` knows
@@ -31,7 +31,7 @@ make every input representable:
   as they need (``111:06:40,000``) instead of being clamped. A time that is not a finite number
   raises :exc:`ValueError`.
 * **Order.** Subtitle cues are sorted by start time, keeping the given order for equal starts;
-  the service sends segments in that order already. ``to_txt`` keeps the given order.
+  the service sends segments in that order already. ``to_text`` keeps the given order.
 * **SubRip text.** SubRip has no escaping: every run of two or more hyphens followed by ``>``
   becomes ``->`` so no text line reads as a timing line, and a line holding only a number is
   joined to the line after it, since a number line followed by a line starting with a time is
@@ -175,8 +175,8 @@ def to_srt(transcript: Transcript, /) -> str:
     """Render a transcript as a SubRip (``.srt``) file.
 
     Cues are numbered from 1, each written as its number, a ``HH:MM:SS,mmm --> HH:MM:SS,mmm``
-    line and its text, followed by a blank line. Text and times are normalized as the module
-    documentation describes (blank lines dropped, empty segments skipped, ``-->`` rewritten as
+    line and its text, followed by a blank line. Text and times are normalized as the rendering
+    rules describe (blank lines dropped, empty segments skipped, ``-->`` rewritten as
     ``->``, number-only lines joined to the next, zero-length cues lengthened, cues sorted by
     start). A transcript with nothing to show gives ``""``.
 
@@ -196,7 +196,7 @@ def to_vtt(transcript: Transcript, /) -> str:
     The file starts with a ``WEBVTT`` line and a ``NOTE`` naming the transcript's kind and video
     number, followed by one cue per segment: a ``HH:MM:SS.mmm --> HH:MM:SS.mmm`` line and the
     text, with ``&``, ``<`` and ``>`` escaped, each cue followed by a blank line. Text and times
-    are normalized as the module documentation describes. Cues carry no identifier or settings.
+    are normalized as the rendering rules describe. Cues carry no identifier or settings.
 
     Raises :exc:`ValueError` if a segment time is not a finite number.
     """
@@ -209,11 +209,11 @@ def to_vtt(transcript: Transcript, /) -> str:
     return "".join(blocks)
 
 
-def to_txt(transcript: Transcript, /, *, timestamps: bool = False) -> str:
+def to_text(transcript: Transcript, /, *, timestamps: bool = False) -> str:
     """Render a transcript as plain text, one line per segment, in the given order.
 
-    The lines of a segment's text are joined by spaces, after the normalization the module
-    documentation describes; segments with no text are skipped. With ``timestamps=True`` each
+    The lines of a segment's text are joined by spaces, after the normalization the rendering
+    rules describe; segments with no text are skipped. With ``timestamps=True`` each
     line starts with the segment's start as ``[HH:MM:SS] `` (rounded to the millisecond, then
     truncated to the second). Every line ends with ``\\n``; a transcript with no text gives
     ``""``.
@@ -233,10 +233,10 @@ def to_txt(transcript: Transcript, /, *, timestamps: bool = False) -> str:
     return "".join(lines)
 
 
-def jsonl_record(transcript: Transcript, /) -> dict[str, object]:
+def to_json_record(transcript: Transcript, /) -> dict[str, object]:
     """Return the JSONL record of a transcript as plain JSON-ready data (schema version 1).
 
-    The layout is described in the module documentation. Texts are verbatim, times are floats,
+    The layout is described in the rendering rules. Texts are verbatim, times are floats,
     ``created_at`` is an ISO 8601 string or ``None``.
 
     Raises :exc:`ValueError` if a segment time is not a finite number (JSON has no NaN).
@@ -258,12 +258,17 @@ def jsonl_record(transcript: Transcript, /) -> dict[str, object]:
     return _checked_record(transcript)
 
 
+to_txt = to_text
+"""The ``txt`` export's name of :func:`to_text`."""
+jsonl_record = to_json_record
+"""The JSONL export's name of :func:`to_json_record`."""
+
 _NO_COLUMNS: tuple[tuple[float, ...], ...] = ((), (), (), ())
 _FLOAT = frozenset({float})
 
 
 def _checked_record(transcript: Transcript) -> dict[str, object]:
-    """:func:`jsonl_record` one segment at a time: times converted to floats, and the
+    """:func:`to_json_record` one segment at a time: times converted to floats, and the
     error naming the first segment whose time is not finite."""
     rows: list[dict[str, object]] = []
     for segment in transcript.segments:
@@ -311,12 +316,12 @@ def _record(
 def to_jsonl_line(transcript: Transcript, /) -> bytes:
     """Return the JSONL record of a transcript as one UTF-8 line ending with ``b"\\n"``.
 
-    See :func:`jsonl_record` for the content. Apart from the final ``\\n``, the line holds no
+    See :func:`to_json_record` for the content. Apart from the final ``\\n``, the line holds no
     byte or character that any line-splitting rule treats as a line break.
 
     Raises :exc:`ValueError` if a segment time is not a finite number.
     """
-    return _jsonl_line(jsonl_record(transcript))
+    return _jsonl_line(to_json_record(transcript))
 
 
 def jsonl_line_of_rows(
@@ -347,7 +352,8 @@ def _jsonl_line(record: dict[str, object]) -> bytes:
 def transcript_from_jsonl_record(record: Mapping[str, object], /) -> Transcript:
     """Rebuild the transcript a JSONL record was made from.
 
-    The inverse of :func:`jsonl_record`: ``transcript_from_jsonl_record(jsonl_record(t)) == t``.
+    The inverse of :func:`to_json_record`:
+    ``transcript_from_jsonl_record(to_json_record(t)) == t``.
     The derived keys ``segment_count`` and ``duration`` and any unknown key are ignored.
 
     Raises :exc:`ValueError`, naming the offending key, if the record is not a version 1 record
@@ -406,7 +412,7 @@ def csv_rows(transcript: Transcript, /) -> list[CsvRow]:
 def to_csv(transcript: Transcript, /, *, header: bool) -> str:
     """Render the CSV rows of a transcript, preceded by :data:`CSV_HEADER` if *header*.
 
-    Quoting and line endings are those the module documentation describes; outputs can be
+    Quoting and line endings are those the rendering rules describe; outputs can be
     concatenated into one file, with ``header=True`` for the first only. Write the result to a
     file opened with ``newline=""`` so that line endings are kept as they are.
 

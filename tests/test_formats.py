@@ -521,3 +521,24 @@ def test_export_formats(fmt: ExportFormat, extension: str, per_video: bool) -> N
 
 def test_export_format_names() -> None:
     assert [f.value for f in ExportFormat] == ["jsonl", "csv", "srt", "vtt", "txt"]
+
+
+def test_the_renderers_are_public_and_are_those_of_the_export() -> None:
+    import memories_async
+    from memories_async import _formats
+
+    transcript = Transcript(
+        "VI1", TranscriptKind.AUDIO, (Segment(0, 0.0, 1.5, " hello"), Segment(1, 2.0, 3.0, "bye"))
+    )
+    assert memories_async.to_srt is _formats.to_srt
+    assert memories_async.to_vtt is _formats.to_vtt
+    # The names the export's writers use are the public functions.
+    assert _formats.to_txt is memories_async.to_text
+    assert _formats.jsonl_record is memories_async.to_json_record
+    assert memories_async.to_srt(transcript) == (
+        "1\n00:00:00,000 --> 00:00:01,500\nhello\n\n2\n00:00:02,000 --> 00:00:03,000\nbye\n\n"
+    )
+    assert memories_async.to_text(transcript) == "hello\nbye\n"
+    record = memories_async.to_json_record(transcript)
+    assert record["segment_count"] == 2
+    assert transcript_from_jsonl_record(record) == transcript
