@@ -100,6 +100,7 @@ class MemoriesClient:
         rate_name: str | None = None,
         max_connections: int | None = None,
         max_response_bytes: int | None = None,
+        user_agent: str | None = None,
         config: Config | None = None,
         session: aiohttp.ClientSession | None = None,
         governor: RateGovernor | None = None,
@@ -117,6 +118,7 @@ class MemoriesClient:
             "rate_name": rate_name,
             "max_connections": max_connections,
             "max_response_bytes": max_response_bytes,
+            "user_agent": user_agent,
         }
         if config is None:
             config = Config.from_env(**overrides)
@@ -131,7 +133,9 @@ class MemoriesClient:
         self._fatal: AccountError | None = None
         self._caption_path = False
         self._pool_warned = False
-        self._headers = protocol.build_headers(config.api_key, config.user_agent)
+        self._headers = protocol.build_headers(
+            config.api_key, protocol.user_agent(config.user_agent)
+        )
         self._urls: dict[str, str] = {}
         self._owns_governor = governor is None
         if governor is None:

@@ -141,6 +141,16 @@ def _check_unique_id(_inst: object, _attr: object, value: str | None) -> None:
         )
 
 
+def _check_user_agent(_inst: object, _attr: object, value: str | None) -> None:
+    if value is None:
+        return
+    if not isinstance(value, str) or not value.strip() or not value.isprintable():
+        raise ConfigError(
+            "user_agent must be a non-empty string without line breaks or control"
+            f" characters, got {value!r}"
+        )
+
+
 def _check_rate_store(_inst: object, _attr: object, value: str | None) -> None:
     if value is not None:
         check_store_url(value)
@@ -211,7 +221,9 @@ class Config:
     max_response_bytes: int = attrs.field(
         default=64 * 1024 * 1024, validator=_count("max_response_bytes", 1)
     )
-    user_agent: str = "memories-async"
+    user_agent: str | None = attrs.field(default=None, validator=_check_user_agent)
+    """Your application's product token (``"my-app/2.1"``), sent before the SDK's own
+    ``memories-async/<version> Python/<version> aiohttp/<version>`` in ``User-Agent``."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, /, **overrides: Any) -> Config:

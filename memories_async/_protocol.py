@@ -8,7 +8,9 @@ tested without a network and reused by any transport. The aiohttp layer
 from __future__ import annotations
 
 import email.utils
+import functools
 import math
+import sys
 import time
 from collections.abc import Mapping
 from typing import Any, Final
@@ -108,6 +110,25 @@ def transcription_endpoint(kind: TranscriptKind, *, public: bool, caption: bool 
 def api_url(base_url: str, endpoint: str, /) -> str:
     """The absolute URL of ``endpoint`` under ``base_url``."""
     return f"{base_url.rstrip('/')}/serve/api/v1/{endpoint}"
+
+
+@functools.cache
+def default_user_agent() -> str:
+    """The SDK's ``User-Agent``: ``memories-async/<version> Python/<version> aiohttp/<version>``
+    (what a support team needs to tell the clients of an account apart)."""
+    from importlib.metadata import version
+
+    from . import __version__
+
+    python = ".".join(map(str, sys.version_info[:3]))
+    return f"memories-async/{__version__} Python/{python} aiohttp/{version('aiohttp')}"
+
+
+def user_agent(application: str | None = None, /) -> str:
+    """The ``User-Agent`` of a client: ``application`` (the ``user_agent`` setting), if any,
+    before :func:`default_user_agent`."""
+    sdk = default_user_agent()
+    return sdk if application is None else f"{application} {sdk}"
 
 
 def build_headers(api_key: str, user_agent: str) -> dict[str, str]:

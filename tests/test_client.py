@@ -85,6 +85,19 @@ async def test_visual_transcription(client: MemoriesClient, mock_api: aiorespons
     assert call.kwargs["headers"]["Authorization"] == API_KEY
 
 
+async def test_every_request_names_the_sdk_and_the_application(
+    client: MemoriesClient, mock_api: aioresponses
+) -> None:
+    mock_api.get(pattern("get_video_transcription"), payload=envelope(LIVE), repeat=True)
+    await client.get_transcription("VI1")
+    async with MemoriesClient(api_key=API_KEY, base_url=BASE_URL, user_agent="my-app/2.1") as named:
+        await named.get_transcription("VI1")
+    first, second = sent(mock_api, "get_video_transcription")
+    agent = first.kwargs["headers"]["User-Agent"]
+    assert re.fullmatch(r"memories-async/\S+ Python/3\.\d+\.\d+ aiohttp/\S+", agent)
+    assert second.kwargs["headers"]["User-Agent"] == f"my-app/2.1 {agent}"
+
+
 async def test_audio_without_speech_is_empty(
     client: MemoriesClient, mock_api: aioresponses
 ) -> None:

@@ -29,7 +29,7 @@ def test_defaults() -> None:
     assert config.connect_timeout == 10.0
     assert config.rate is None
     assert config.max_connections == 64
-    assert config.user_agent == "memories-async"
+    assert config.user_agent is None
     assert config.retry == RetryPolicy()
 
 
@@ -393,3 +393,9 @@ def test_a_base_url_without_a_host_or_with_credentials_is_refused(url: str, mess
     with pytest.raises(ConfigError, match=re.escape(message)) as caught:
         Config(api_key="sk-test-key", base_url=url)
     assert "s3cret" not in str(caught.value)
+
+
+@pytest.mark.parametrize("value", ["", "  ", "app\r\nX-Injected: 1", "app\t1", 3])
+def test_a_user_agent_with_control_characters_is_refused(value: object) -> None:
+    with pytest.raises(ConfigError, match="user_agent"):
+        Config(api_key=KEY, user_agent=value)  # type: ignore[arg-type]

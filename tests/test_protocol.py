@@ -589,3 +589,19 @@ def test_request_is_frozen() -> None:
     assert request.params is None
     assert request.body is None
     assert request.headers == {}
+
+
+def test_the_user_agent_names_the_sdk_python_and_aiohttp() -> None:
+    import sys
+
+    import aiohttp
+
+    import memories_async
+    from memories_async._protocol import default_user_agent, user_agent
+
+    python = ".".join(map(str, sys.version_info[:3]))
+    expected = (
+        f"memories-async/{memories_async.__version__} Python/{python} aiohttp/{aiohttp.__version__}"
+    )
+    assert default_user_agent() == user_agent() == expected
+    assert user_agent("my-app/2.1") == f"my-app/2.1 {expected}"
