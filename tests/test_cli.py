@@ -295,7 +295,7 @@ def test_failures_exit_1_and_the_failures_file_can_be_retried(
     env: dict[str, str | None], tmp_path: Path
 ) -> None:
     out = tmp_path / "o.jsonl"
-    result = invoke(["export", *IDS[:3], UNKNOWN, "--out", str(out), "--retries", "1"], env)
+    result = invoke(["export", *IDS[:3], UNKNOWN, "--out", str(out), "--attempts", "2"], env)
     assert result.exit_code == 1
     assert f"failed: {UNKNOWN} visual: API error 0001" in result.stderr
     failures = tmp_path / "o.jsonl.failures.tsv"
@@ -333,7 +333,7 @@ def test_the_documented_retry_recipe_retries_exactly_the_failed_pairs(tmp_path: 
     with FakeServerThread(fake) as running:
         env: dict[str, str | None] = {"MEMORIES_API_KEY": KEY, "MEMORIES_BASE_URL": running.url}
         out = tmp_path / "lib.jsonl"
-        args = ["export", "--all", "--kind", "both", "--out", str(out), "--retries", "1"]
+        args = ["export", "--all", "--kind", "both", "--out", str(out), "--attempts", "2"]
         first = invoke([*args, "--json-summary"], env)
         assert first.exit_code == 1, first.output
         assert json.loads(first.stdout)["failed"] == 5
@@ -352,7 +352,7 @@ def test_failures_to_a_chosen_file_for_stdout_runs(
     env: dict[str, str | None], tmp_path: Path
 ) -> None:
     failures = tmp_path / "f.tsv"
-    result = invoke(["export", UNKNOWN, "--failures", str(failures), "--retries", "0"], env)
+    result = invoke(["export", UNKNOWN, "--failures", str(failures), "--attempts", "1"], env)
     assert result.exit_code == 1
     assert failures.read_text().splitlines()[1].startswith(f"{UNKNOWN}\tvisual\t0001\t1\t")
 
@@ -360,7 +360,7 @@ def test_failures_to_a_chosen_file_for_stdout_runs(
 @pytest.mark.realtime
 def test_many_failures_are_summarised(env: dict[str, str | None], tmp_path: Path) -> None:
     unknown = [f"VI0000000000000001{n:02d}" for n in range(25)]
-    result = invoke(["export", *unknown, "--out", str(tmp_path / "o.csv"), "--retries", "0"], env)
+    result = invoke(["export", *unknown, "--out", str(tmp_path / "o.csv"), "--attempts", "1"], env)
     assert result.exit_code == 1
     assert result.stderr.count("failed: VI") == 20
     assert "further failures are counted, not printed" in result.stderr
@@ -566,7 +566,7 @@ def test_get_prints_one_transcript(env: dict[str, str | None], fmt: str) -> None
 
 
 def test_get_errors(env: dict[str, str | None]) -> None:
-    unknown = invoke(["get", UNKNOWN, "--retries", "0"], env)
+    unknown = invoke(["get", UNKNOWN, "--attempts", "1"], env)
     assert unknown.exit_code == 1
     assert unknown.stderr.startswith("error: API error 0001: video not found")
     assert invoke(["get", "VI 1"], env).exit_code == 2
@@ -724,7 +724,7 @@ def test_settings_reach_the_client(env: dict[str, str | None], tmp_path: Path) -
     result = invoke(
         [
             *("export", *IDS[:2], "--out", str(out), "--rate", "50", "--timeout", "5"),
-            *("--concurrency", "3", "--retries", "0", "--json-summary"),
+            *("--concurrency", "3", "--attempts", "1", "--json-summary"),
         ],
         env,
     )
@@ -938,3 +938,20 @@ def test_the_resume_note_says_what_was_dropped(
     result = invoke(["export", IDS[0], IDS[1], "--out", str(out), "--format", fmt], env)
     assert result.exit_code == 0, result.output
     assert f"bytes of {what} written after the last commit" in result.stderr
+
+
+def test_attempts_is_the_library_setting_and_retries_its_deprecated_spelling(
+    env: dict[str, str | None],
+) -> None:
+    from memories_async import RetryPolicy
+    from memories_async._cli.common import ServiceOptions, retry_policy
+
+    assert retry_policy(3).attempts == 3
+    assert retry_policy(1).transient_attempts == 1
+    assert ServiceOptions().attempts_asked() == RetryPolicy().attempts
+    assert ServiceOptions(retries=2).attempts_asked() == 3
+    result = invoke(["get", UNKNOWN, "--retries", "0"], env)
+    assert "--retries is deprecated: use --attempts 1" in result.stderr
+    both = invoke(["get", UNKNOWN, "--retries", "0", "--attempts", "2"], env)
+    assert both.exit_code == 2
+    assert "give --attempts only" in both.stderr

@@ -113,14 +113,22 @@ class ServiceOptions:
         metavar="SECONDS",
         help="Longest wait for one attempt of one request (default: 60).",
     )
-    retries: int = option(
+    attempts: int = option(
+        "--attempts",
+        type=click.IntRange(min=1),
+        metavar="N",
+        default=RetryPolicy().attempts,
+        show_default=True,
+        help="Attempts at most of a request that fails in a way that may pass (5xx,"
+        " timeouts, resets, 'network abnormal'), the first included: RetryPolicy(attempts=N)"
+        " of the library. Rate-limit answers are waited out, not counted.",
+    )
+    retries: int | None = option(
         "--retries",
         type=click.IntRange(min=0),
         metavar="N",
-        default=RetryPolicy().attempts - 1,
-        show_default=True,
-        help="Retries of a request that failed in a way that may pass (5xx, timeouts,"
-        " resets, 'network abnormal'); rate-limit answers are waited out, not counted.",
+        hidden=True,
+        help="Deprecated: --attempts N+1.",
     )
     rate_store: str | None = option(
         "--rate-store",
@@ -143,6 +151,19 @@ class ServiceOptions:
         help="Log what the client does on stderr: -v for retries, -vv for every request.",
     )
 
+    def attempts_asked(self) -> int:
+        """``--attempts``, or the deprecated ``--retries N`` as ``N + 1`` (said on stderr)."""
+        if self.retries is None:
+            return self.attempts
+        if self.attempts != RetryPolicy().attempts:
+            raise Stop("give --attempts only (--retries N is --attempts N+1)", ExitCode.USAGE)
+        click.echo(
+            f"memories-async: --retries is deprecated: use --attempts {self.retries + 1}"
+            " (the first attempt included)",
+            err=True,
+        )
+        return self.retries + 1
+
     def config(self, *, rate: float | None = None, demo: FakeServer | None = None) -> Config:
         """The client settings: from the options, the environment and ``--api-key-file``.
 
@@ -151,7 +172,7 @@ class ServiceOptions:
         settings: dict[str, Any] = {
             "unique_id": self.account.unique_id,
             "timeout": self.timeout,
-            "retry": retry_policy(self.retries),
+            "retry": retry_policy(self.attempts_asked()),
             "rate": rate,
             "rate_store": self.rate_store,
             "rate_name": self.rate_name,
@@ -173,9 +194,8 @@ class ServiceOptions:
         )
 
 
-def retry_policy(retries: int) -> RetryPolicy:
-    """The retry policy for ``--retries N``: N retries after the first attempt."""
-    attempts = retries + 1
+def retry_policy(attempts: int) -> RetryPolicy:
+    """The retry policy for ``--attempts N``: N attempts at most, the first included."""
     # No deadline: a rate-limited request waits for its slot however long the
     # quota makes it; the user can interrupt and resume.
     return RetryPolicy(
