@@ -130,6 +130,9 @@ class MemoriesClient:
         self._transport: Transport | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
+        self._root = self
+        """The client whose session, governor and account state this one uses: itself,
+        or for a view of :meth:`with_options`, the client it was made from."""
         self._fatal: AccountError | None = None
         self._caption_path = False
         self._pool_warned = False
@@ -156,7 +159,9 @@ class MemoriesClient:
         )
 
     def __repr__(self) -> str:
-        state = "closed" if self._closed else "open"
+        state = "closed" if self.closed else "open"
+        if self._root is not self:
+            state = f"view {state}"
         return (
             f"<MemoriesClient base_url={self._config.base_url!r}"
             f" unique_id={self._config.unique_id!r} {state}>"
@@ -169,8 +174,45 @@ class MemoriesClient:
 
     @property
     def closed(self) -> bool:
-        """Whether :meth:`aclose` has been called."""
-        return self._closed
+        """Whether :meth:`aclose` has been called (on the client a view was made from)."""
+        return self._closed or self._root._closed
+
+    def with_options(
+        self,
+        *,
+        timeout: float | None = None,
+        connect_timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+        unique_id: str | None = None,
+        max_response_bytes: int | None = None,
+    ) -> MemoriesClient:
+        """A view of this client with other per-call settings, for some calls only::
+
+            patient = client.with_options(timeout=300, retry=RetryPolicy(attempts=10))
+            transcript = await patient.get_transcription(video_no)
+
+        The view shares this client's session (its connection pool), its rate governor
+        (so both pace against one quota) and its account state (after an account-wide
+        error, both refuse further calls). Settings not given are this client's. Making
+        one costs no connection: make one per request of a web app if need be.
+
+        A view owns nothing: it needs no closing, and closing it closes nothing (the
+        session stays open for this client and its other views). It lives as long as
+        this client: once this client is closed, the view's calls raise
+        ``RuntimeError`` as the client's do. Settings of the pacing (``rate``,
+        ``burst``, ``rate_store``) belong to the governor and cannot differ in a view.
+        """
+        given = {
+            "timeout": timeout,
+            "connect_timeout": connect_timeout,
+            "retry": retry,
+            "unique_id": unique_id,
+            "max_response_bytes": max_response_bytes,
+        }
+        config = self._config.replace(**{k: v for k, v in given.items() if v is not None})
+        view = MemoriesClient(config=config, session=self._session, governor=self.governor)
+        view._root = self._root
+        return view
 
     async def __aenter__(self) -> Self:
         if self._closed:
@@ -522,12 +564,15 @@ class MemoriesClient:
             )
 
     def _get_transport(self, connections: int = 0) -> Transport:
-        if self._closed:
+        if self.closed:
             raise RuntimeError("the client is closed; create a new MemoriesClient")
         self._check_loop()
         if self._transport is None:
             config = self._config
-            if self._session is None:
+            if self._root is not self:
+                # A view: the root's session (made now if need be), the view's timeouts.
+                session, owns = self._root._get_transport(connections).session, False
+            elif self._session is None:
                 session = new_session(
                     max_connections=max(config.max_connections, connections),
                     connect_timeout=config.connect_timeout,
@@ -575,12 +620,13 @@ class MemoriesClient:
         passes through no frame of its own: a call that succeeds at once is the
         loop's first iteration and nothing more.
         """
-        if self._fatal is not None:
-            raise type(self._fatal)(
-                self._fatal.message,
-                code=self._fatal.code,
-                msg=self._fatal.msg,
-                status=self._fatal.status,
+        fatal = self._root._fatal
+        if fatal is not None:
+            raise type(fatal)(
+                fatal.message,
+                code=fatal.code,
+                msg=fatal.msg,
+                status=fatal.status,
                 video_no=request.video_no,
                 endpoint=request.endpoint,
             )
@@ -629,8 +675,8 @@ class MemoriesClient:
                 await governor.pause_shared(retry_after)
             else:
                 governor.pause(retry_after)
-        if isinstance(exc, AccountError) and self._fatal is None:
-            self._fatal = exc
+        if isinstance(exc, AccountError) and self._root._fatal is None:
+            self._root._fatal = exc
 
 
 def _log_attempt(
