@@ -215,7 +215,7 @@ class MemoriesClient:
         return view
 
     async def __aenter__(self) -> Self:
-        if self._closed:
+        if self.closed:
             raise RuntimeError("the client is closed; create a new MemoriesClient")
         return self
 

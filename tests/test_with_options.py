@@ -116,3 +116,6 @@ async def test_a_view_lives_as_long_as_its_client_and_closes_nothing() -> None:
         with pytest.raises(RuntimeError, match="closed"):
             await nested.get_transcription(VIDEOS[0])
         assert "view closed" in repr(nested)
+        with pytest.raises(RuntimeError, match="closed"):
+            async with nested:
+                pass  # pragma: no cover - refused on entry
