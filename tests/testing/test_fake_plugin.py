@@ -191,9 +191,17 @@ def test_the_library_fixture_can_be_overridden(isolated: pytest.Pytester) -> Non
     run(isolated).assert_outcomes(passed=1)
 
 
-def test_importing_the_plugin_loads_neither_the_fake_nor_aiohttp_server() -> None:
+def test_importing_the_plugin_loads_neither_the_fake_nor_the_client_nor_aiohttp() -> None:
     """The plugin is imported at every pytest start: it must stay light (no wall clock)."""
-    heavy = ["aiohttp.web", "memories_async.testing._server", "memories_async.testing._service"]
+    heavy = [
+        "aiohttp",
+        "aiohttp.web",
+        "memories_async._client",
+        "memories_async._batch",
+        "memories_async.testing._server",
+        "memories_async.testing._service",
+        "memories_async.testing._library",
+    ]
     code = textwrap.dedent(
         f"""
         import sys
@@ -206,3 +214,13 @@ def test_importing_the_plugin_loads_neither_the_fake_nor_aiohttp_server() -> Non
     ).stdout.strip()
 
     assert found == "[]"
+
+
+def test_the_package_the_plugin_lives_in_loads_its_names_on_first_use() -> None:
+    """``memories_async`` imports nothing heavy itself, yet lists and serves every name."""
+    import memories_async
+
+    assert set(memories_async.__all__) <= set(dir(memories_async))
+    assert memories_async.MemoriesClient.__name__ == "MemoriesClient"
+    with pytest.raises(AttributeError, match="no attribute 'NoSuchClient'"):
+        memories_async.NoSuchClient  # noqa: B018 - the lookup is the test
