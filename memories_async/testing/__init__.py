@@ -23,9 +23,11 @@ Typical use::
 
 :class:`FakeServerThread` and :func:`run_fake_server` (also
 ``python -m memories_async.testing``, whose options are the fields of
-:class:`FakeServerOptions`) run the fake outside the test's event loop; the
-``memories_fake_server`` pytest fixture comes from
-``memories_async.testing._pytest_plugin``.
+:class:`FakeServerOptions`) run the fake outside the test's event loop. The
+pytest fixtures (``memories_fake_server``, ``memories_fake_server_factory`` of type
+:class:`FakeServerFactory`, ``memories_client``...) come from the plugin
+``memories_async.testing._pytest_plugin``; :meth:`FakeService.answer` and
+:meth:`FakeService.fail` script one video's transcript or fault.
 
 The names are loaded on first use, so the pytest plugin, which imports this
 package at every pytest start, costs neither aiohttp's server nor the fake.
