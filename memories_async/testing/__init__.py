@@ -23,32 +23,84 @@ Typical use::
 
 :class:`FakeServerThread` and :func:`run_fake_server` (also
 ``python -m memories_async.testing``, whose options are the fields of
-:class:`FakeServerOptions`) run the fake outside the test's event loop; the
-``memories_fake_server`` pytest fixture comes from
-``memories_async.testing._pytest_plugin``.
+:class:`FakeServerOptions`) run the fake outside the test's event loop. The
+pytest fixtures (``memories_fake_server``, ``memories_fake_server_factory`` of type
+:class:`FakeServerFactory`, ``memories_client``...) come from the plugin
+``memories_async.testing._pytest_plugin``; :meth:`FakeService.answer` and
+:meth:`FakeService.fail` script one video's transcript or fault.
+
+The names are loaded on first use, so the pytest plugin, which imports this
+package at every pytest start, costs neither aiohttp's server nor the fake.
 """
 
-from memories_async.testing._library import FakeLibrary, FakeSegment, FakeVideo, Generated
-from memories_async.testing._options import FakeServerOptions
-from memories_async.testing._server import (
-    FakeServer,
-    FakeServerThread,
-    build_fake_server,
-    run_fake_server,
-)
-from memories_async.testing._service import DEFAULT_API_KEY, FakeService
-from memories_async.testing._settings import (
-    DEFAULT_RANDOM_FAULTS,
-    Endpoint,
-    FaultKind,
-    FaultRule,
-    KeyState,
-    Latency,
-    RateLimits,
-    TranscriptShape,
-    WireFormat,
-)
-from memories_async.testing._stats import FakeStats, TimelineEntry
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from memories_async.testing._library import FakeLibrary, FakeSegment, FakeVideo, Generated
+    from memories_async.testing._options import FakeServerOptions
+    from memories_async.testing._server import (
+        FakeServer,
+        FakeServerFactory,
+        FakeServerThread,
+        build_fake_server,
+        run_fake_server,
+    )
+    from memories_async.testing._service import DEFAULT_API_KEY, FakeService
+    from memories_async.testing._settings import (
+        DEFAULT_RANDOM_FAULTS,
+        Endpoint,
+        FaultKind,
+        FaultRule,
+        KeyState,
+        Latency,
+        RateLimits,
+        TranscriptShape,
+        WireFormat,
+    )
+    from memories_async.testing._stats import FakeStats, TimelineEntry
+
+_HOMES = {
+    "_library": ("FakeLibrary", "FakeSegment", "FakeVideo", "Generated"),
+    "_options": ("FakeServerOptions",),
+    "_server": (
+        "FakeServer",
+        "FakeServerFactory",
+        "FakeServerThread",
+        "build_fake_server",
+        "run_fake_server",
+    ),
+    "_service": ("DEFAULT_API_KEY", "FakeService"),
+    "_settings": (
+        "DEFAULT_RANDOM_FAULTS",
+        "Endpoint",
+        "FaultKind",
+        "FaultRule",
+        "KeyState",
+        "Latency",
+        "RateLimits",
+        "TranscriptShape",
+        "WireFormat",
+    ),
+    "_stats": ("FakeStats", "TimelineEntry"),
+}
+_MODULE_OF = {name: module for module, names in _HOMES.items() for name in names}
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_MODULE_OF})
+
 
 __all__ = [
     "DEFAULT_API_KEY",
@@ -57,6 +109,7 @@ __all__ = [
     "FakeLibrary",
     "FakeSegment",
     "FakeServer",
+    "FakeServerFactory",
     "FakeServerOptions",
     "FakeServerThread",
     "FakeService",

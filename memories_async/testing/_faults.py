@@ -16,6 +16,12 @@ class FaultInjector:
         self._rng = rng
         self._attempts: list[dict[str, int]] = [{} for _ in self.rules]
 
+    def with_first(self, rule: FaultRule) -> FaultInjector:
+        """A copy that tries ``rule`` before these rules, keeping their attempt counts."""
+        injector = FaultInjector((rule, *self.rules), self._rng)
+        injector._attempts[1:] = [dict(counts) for counts in self._attempts]
+        return injector
+
     def pick(self, endpoint: Endpoint, video_no: str | None) -> FaultKind | None:
         """Return the fault to inject for this request, or ``None`` to answer normally."""
         for rule, attempts in zip(self.rules, self._attempts, strict=True):

@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import Self
+from typing import Any, Protocol, Self
 
 from aiohttp import web
 
@@ -146,15 +146,31 @@ class FakeServer(FakeService):
         )
 
 
+class FakeServerFactory(Protocol):
+    """The type of the ``memories_fake_server_factory`` pytest fixture.
+
+    ``factory(library=None, **options)`` starts a ``FakeServer(library, **options)``
+    on its own thread (a :class:`FakeServerThread`) and returns it, running;
+    every server it started is stopped after the test. Annotate a test's
+    parameter with it: ``def test_x(memories_fake_server_factory: FakeServerFactory)``.
+    """
+
+    def __call__(self, library: FakeLibrary | None = None, **options: Any) -> FakeServer:
+        """Start and return a server built with ``FakeServer(library, **options)``."""
+        ...
+
+
 class FakeServerThread:
     """Runs a :class:`FakeServer` on its own event loop in a background thread.
 
     For synchronous code and benchmarks that want the server off the client's
     event loop: ``with FakeServerThread(FakeServer(library)) as server:``
     yields the running server (its :attr:`~FakeServer.url`,
-    :attr:`~FakeServer.api_key`, :attr:`~FakeServer.stats`). Read the stats
-    from the calling thread only between requests; change settings only
-    before entering. Leaving the block stops the server and joins the thread.
+    :attr:`~FakeServer.api_key`, :attr:`~FakeServer.stats`). The server
+    counts a request before it answers it, so once a client has its answer
+    the stats include it; read them, and change settings (faults, keys, the
+    library...), from the calling thread between requests, not while some are
+    in flight. Leaving the block stops the server and joins the thread.
     """
 
     def __init__(self, server: FakeServer, /) -> None:

@@ -43,7 +43,7 @@ import socket
 import struct
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from typing import Any, Final
+from typing import Any, Final, assert_never
 
 import attrs
 import orjson
@@ -52,7 +52,7 @@ from aiohttp import web
 from memories_async._models import TranscriptKind
 from memories_async.testing import _generate, _render
 from memories_async.testing._faults import FaultInjector
-from memories_async.testing._library import FakeLibrary, FakeVideo
+from memories_async.testing._library import FakeLibrary, FakeSegment, FakeVideo
 from memories_async.testing._limiter import RateLimiter
 from memories_async.testing._settings import (
     TRANSCRIPTION_ENDPOINTS,
@@ -237,6 +237,64 @@ class FakeService:
     def wire_format(self, wire: WireFormat) -> None:
         self._wire = wire
         self._cache.clear()
+
+    def answer(
+        self,
+        video_no: str,
+        /,
+        *,
+        kind: TranscriptKind | str,
+        segments: Iterable[FakeSegment | tuple[int, int, str]] | None,
+    ) -> FakeVideo:
+        """Script the transcript of one video: serve exactly these ``segments``.
+
+        ``segments`` are :class:`FakeSegment` or ``(start, end, text)`` tuples in whole
+        seconds; ``None`` serves no such transcript (``data: null``, a video without
+        speech), ``[]`` an empty one. The video is added to the ``library`` if
+        absent (namespace ``"default"``; a ``PI-`` number is public) and put in status
+        ``PARSE``, so the next request for it gets this answer. ``kind`` is
+        ``"visual"`` or ``"audio"``; the other transcript is left as it was. Returns
+        the video as now stored, e.g.
+        ``server.answer("VI1", kind="audio", segments=[(0, 2, " hello")])``.
+        """
+        kind = TranscriptKind(kind)
+        source = (
+            None
+            if segments is None
+            else [s if isinstance(s, FakeSegment) else FakeSegment(*s) for s in segments]
+        )
+        match kind:
+            case TranscriptKind.VISUAL:
+                changes: dict[str, Any] = {"visual": source}
+            case TranscriptKind.AUDIO:
+                changes = {"audio": source}
+            case unknown:  # pragma: no cover - a kind added without its field here
+                assert_never(unknown)
+        if video_no in self.library:
+            return self.library.replace(video_no, status="PARSE", **changes)
+        video = attrs.evolve(FakeVideo(video_no), **changes)
+        self.library.add(video)
+        return video
+
+    def fail(
+        self, video_no: str, fault: FaultKind | str, /, *, times: int | None = None
+    ) -> FaultRule:
+        """Script a fault for one video: answer its requests with ``fault``.
+
+        With ``times=K`` only the first ``K`` requests that name ``video_no`` fail
+        (any endpoint: transcripts and metadata), and later ones are answered
+        normally, as a transient failure that a retry gets past; without, every one
+        fails. The rule is tried before the :attr:`faults` already in force, whose
+        attempt counts are kept. Returns the rule added, e.g.
+        ``server.fail("VI1", FaultKind.HTTP_503, times=2)``; to drop it, assign
+        :attr:`faults` without it.
+        """
+        if not video_no:
+            msg = "video_no must be a non-empty string such as 'VI606041694843813888'"
+            raise ValueError(msg)
+        rule = FaultRule(fault, video_nos={video_no}, first_attempts=times)
+        self._injector = self._injector.with_first(rule)
+        return rule
 
     def reset(self) -> None:
         """Zero the stats, refill the rate buckets, restart fault attempt counts and reseed.

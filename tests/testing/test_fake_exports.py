@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import inspect
 
+import pytest
+
 import memories_async.testing as testing
 
 EXPECTED = {
@@ -13,6 +15,7 @@ EXPECTED = {
     "FakeLibrary",
     "FakeSegment",
     "FakeServer",
+    "FakeServerFactory",
     "FakeServerOptions",
     "FakeServerThread",
     "FakeService",
@@ -43,3 +46,9 @@ def test_every_export_exists_and_is_documented() -> None:
         if inspect.isclass(member) or inspect.isfunction(member):
             assert member.__doc__, name
             assert member.__module__.startswith("memories_async.testing._"), name
+
+
+def test_names_load_on_first_use_and_are_listed() -> None:
+    assert set(testing.__all__) <= set(dir(testing))
+    with pytest.raises(AttributeError, match="no attribute 'FakeNothing'"):
+        testing.FakeNothing  # noqa: B018 - the lookup is the test
