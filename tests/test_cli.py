@@ -40,6 +40,7 @@ from memories_async.testing import (
     KeyState,
     Latency,
 )
+from memories_async.testing._options import COMMAND_LINE_PORT
 
 KEY = "sk-mavi-fake-Zq8x-DISTINCTIVE-w3Kp7"
 CREDITLESS_KEY = "sk-mavi-fake-Yr5v-CREDITLESS-n2Jd4"
@@ -748,7 +749,7 @@ def test_fake_server_announces_itself(monkeypatch: pytest.MonkeyPatch) -> None:
 
     def run(options: FakeServerOptions, /, *, on_ready: Callable[[Any], object]) -> None:
         assert options.videos == 3
-        assert options.port == 8080
+        assert options.port == COMMAND_LINE_PORT
         assert options.fault_kinds == (FaultKind.HTTP_503, FaultKind.HANG)
         assert options.api_keys == ("sk-a", "sk-b")
         on_ready(Running())
