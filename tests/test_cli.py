@@ -24,6 +24,7 @@ from click.testing import CliRunner, Result
 from memories_async import MemoriesClient, TranscriptKind, __version__, read_id_file
 from memories_async._cli.app import cli, main
 from memories_async._cli.common import Invocation
+from memories_async._cli.export import passed_over_line
 from memories_async._cli.progress import ExportProgress
 from memories_async._export import ExportStats
 from memories_async._formats import CSV_HEADER, transcript_from_jsonl_record
@@ -257,6 +258,53 @@ def test_all_lists_the_library(env: dict[str, str | None], tmp_path: Path) -> No
     result = invoke(["export", "--all", "--status", "any", "--out", str(every)], env)
     assert result.exit_code == 0, result.output
     assert len(jsonl_pairs(every.read_bytes())) == len(LIBRARY)
+
+
+@pytest.mark.realtime
+def test_the_summary_says_which_videos_were_not_ready_or_failed(
+    env: dict[str, str | None], tmp_path: Path
+) -> None:
+    statuses = Counter(str(video.status) for video in LIBRARY.videos())
+    failed = sum(statuses[word] for word in ("PARSE_ERROR", "FAIL", "FAILED"))
+    not_ready = len(LIBRARY) - statuses["PARSE"] - failed
+    assert not_ready  # the library has both
+    assert failed
+    out = tmp_path / "all.jsonl"
+    result = invoke(["export", "--all", "--out", str(out), "--json-summary"], env)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["exported"] == len(READY)
+    assert (summary["not_ready"], summary["processing_failed"]) == (not_ready, failed)
+    assert summary["passed_over"] == {w: n for w, n in sorted(statuses.items()) if w != "PARSE"}
+    stderr = " ".join(result.stderr.split())
+    assert f"not ready / failed processing │ {not_ready} / {failed}" in stderr
+    assert (
+        f"{not_ready + failed} videos of the library were not exported: {not_ready} not ready,"
+        f" {failed} failed processing"
+    ) in stderr
+    # Listing every status passes none over.
+    every = invoke(
+        [
+            "export",
+            "--all",
+            "--status",
+            "any",
+            "--out",
+            str(tmp_path / "every.jsonl"),
+            "--json-summary",
+        ],
+        env,
+    )
+    assert json.loads(every.stdout)["passed_over"] == {}
+    assert "were not exported" not in every.stderr
+
+
+def test_the_passed_over_line() -> None:
+    assert passed_over_line({}, "PARSE") is None
+    assert passed_over_line({"UNPARSE": 1}, "PARSE") == (
+        "1 video of the library was not exported: 1 not ready, 0 failed processing"
+        " (UNPARSE 1); --all lists the videos in status PARSE (see --status)"
+    )
 
 
 @pytest.mark.realtime
