@@ -10,6 +10,7 @@ import logging
 import os
 import signal
 import socket
+import sys
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -825,6 +826,25 @@ def test_a_rejected_key_while_listing_exits_2(env: dict[str, str | None], tmp_pa
 
 
 # -- outputs and failures files that cannot work (refused before anything is written) ------------
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "srt"])
+def test_an_output_is_refused_where_it_cannot_be_locked(
+    env: dict[str, str | None], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str
+) -> None:
+    monkeypatch.setitem(sys.modules, "fcntl", None)  # import fcntl raises ImportError
+    out = tmp_path / ("o.jsonl" if fmt == "jsonl" else "subtitles")
+    result = invoke(["export", *IDS[:2], "--format", fmt, "--out", str(out), "-q"], env)
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"error: cannot lock {out}: this platform has no file locking")
+    written = sorted(
+        path.name for path in tmp_path.rglob("*") if path.is_file() and path.stat().st_size
+    )
+    assert written == []  # nothing written unlocked
+    # Standard output needs no lock.
+    to_stdout = invoke(["export", *IDS[:2], "-q"], env)
+    assert to_stdout.exit_code == 0, to_stdout.output
+    assert len(jsonl_pairs(to_stdout.stdout_bytes)) == 2
 
 
 @pytest.mark.parametrize(
