@@ -303,12 +303,13 @@ class FakeServerOptions:
         return WireFormat(self.transcript_shape, extra_fields=self.extra_fields)
 
     def to_argv(self) -> list[str]:
-        """The command-line arguments that give these options (those not at their default)."""
+        """The command-line arguments that give these options (those not at the command
+        line's default: ``--port 0`` for the Python default, a free port)."""
         argv: list[str] = []
         for field in attrs.fields(FakeServerOptions):
             spec: _Spec = field.metadata[_SPEC]
             value = getattr(self, field.name)
-            if value == field.default:
+            if value == _COMMAND_LINE_DEFAULTS.get(field.name, field.default):
                 continue
             if not spec.command_line:
                 msg = f"{field.name!r} has no command-line option"
@@ -355,6 +356,8 @@ COMMAND_LINE_PORT: Final = 8321
 fake-server``) listen on by default: fixed, so a guide can give the URL, and clear of the
 ports the documentation's own examples bind (8080 for a web app, 6379 for Redis). The
 Python API's default stays 0 (a free port), so tests never collide."""
+_COMMAND_LINE_DEFAULTS: Final[Mapping[str, Any]] = {"port": COMMAND_LINE_PORT}
+"""The fields whose command-line default is not the Python one."""
 
 
 def command_line(
@@ -371,7 +374,7 @@ def command_line(
         " client and for tests. The first line printed on stdout is the base URL; the"
         " accepted key follows on stderr.",
     )
-    changed = {"port": COMMAND_LINE_PORT, **(defaults or {})}
+    changed = {**_COMMAND_LINE_DEFAULTS, **(defaults or {})}
     for field in attrs.fields(FakeServerOptions):
         spec: _Spec = field.metadata[_SPEC]
         if not spec.command_line:
