@@ -24,6 +24,7 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.viewcode",
     "sphinx_click",
+    "sphinx_copybutton",
 ]
 
 source_suffix = {".md": "markdown"}
@@ -36,6 +37,16 @@ smartquotes = False
 
 myst_enable_extensions = ["colon_fence", "deflist"]
 myst_heading_anchors = 3
+
+# -- signatures and code blocks --------------------------------------------------------
+
+# A signature longer than this is wrapped, one parameter a line (the client's methods
+# take many keyword arguments).
+maximum_signature_line_length = 88
+# The copy button copies a console block's commands, not its prompts nor its output.
+copybutton_prompt_text = r"\$ |>>> |\.\.\. |> "
+copybutton_prompt_is_regexp = True
+copybutton_only_copy_prompt_lines = True
 
 # -- autodoc ---------------------------------------------------------------------------
 
@@ -139,5 +150,42 @@ def _public_reference(app: Any, env: Any, node: Any, contnode: Any) -> Any:
     )
 
 
+# -- Command help ----------------------------------------------------------------------
+#
+# click keeps a paragraph after a \b line as it is, and sphinx-click renders it as a
+# line block (prose). In such a paragraph, the indented lines are commands (the
+# "Examples:" of a command's help): render them as a console code block, with a prompt
+# that the copy button leaves out.
+
+
+def click_examples_as_code(lines: list[str]) -> list[str]:
+    """sphinx-click's description lines, with the indented lines of every ``\b``
+    paragraph (``|   command``) made a ``console`` code block; the others unchanged."""
+    made: list[str] = []
+    code: list[str] = []
+
+    def flush() -> None:
+        if code:
+            made.extend(["", ".. code-block:: console", ""])
+            made.extend(f"   $ {command}" for command in code)
+            made.append("")
+            code.clear()
+
+    for line in lines:
+        text = line[2:] if line.startswith("| ") else None
+        if text is not None and text[:1].isspace() and text.strip():
+            code.append(text.strip())
+            continue
+        flush()
+        made.append(line)
+    flush()
+    return made
+
+
+def _click_description(app: Any, ctx: Any, lines: list[str]) -> None:
+    lines[:] = click_examples_as_code(lines)
+
+
 def setup(app: Any) -> None:
     app.connect("missing-reference", _public_reference)
+    app.connect("sphinx-click-process-description", _click_description)

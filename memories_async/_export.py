@@ -35,9 +35,10 @@ from collections.abc import (
     Callable,
     Iterable,
     Iterator,
+    Mapping,
     Sequence,
 )
-from typing import Any
+from typing import Any, Final
 
 import attrs
 
@@ -53,7 +54,7 @@ from ._converter import live_rows, structure_transcript
 from ._errors import MemoriesError
 from ._formats import ExportFormat, jsonl_line_of_rows
 from ._ids import IdItem, NumberSet, aiter_numbers, iter_id_lines
-from ._models import Transcript, TranscriptKind
+from ._models import Transcript, TranscriptKind, VideoStatus
 from ._redact import Redactor
 from ._sinks import (
     COMMIT_EVERY,
@@ -101,6 +102,10 @@ class ExportStats:
     """Items of the input that named one (video, kind) pair, such as the lines of a
     failures file given back to ``--ids``."""
     failed: int = 0
+    passed_over: dict[str, int] = attrs.field(factory=dict)
+    """Videos of a library listing (``--all``) not exported because they are in another
+    status than the one listed, by status word: still processing (``UNPARSE``) or failed
+    processing (``PARSE_ERROR``, ``FAIL``, ``FAILED``)."""
     retries: int = 0
     """Attempts that failed and were retried, rate-limit answers included."""
     rate_limited: int = 0
@@ -172,16 +177,30 @@ def count_pending(
 
 
 async def library_video_nos(
-    client: MemoriesClient, /, *, status: str | None, unique_id: str | None = None
+    client: MemoriesClient,
+    /,
+    *,
+    status: str | None,
+    unique_id: str | None = None,
+    passed_over: dict[str, int] | None = None,
 ) -> AsyncGenerator[str, None]:
     """Yield the number of every video of the library, page by page, lazily.
 
     ``status`` filters on the service side (``"PARSE"``: videos whose transcripts are
-    ready); ``None`` lists every video.
+    ready); ``None`` lists every video. With a ``passed_over`` mapping, the listing is of
+    every video, filtered here: the videos in another status are counted in it, by status
+    word (``{"UNPARSE": 20, "FAILED": 7}``), so that a summary can say why they were not
+    exported.
     """
-    videos = client.list_videos(status=status, unique_id=unique_id)
+    count = passed_over is not None and status is not None
+    videos = client.list_videos(status=None if count else status, unique_id=unique_id)
     try:
         async for video in videos:
+            if count and video.status != status:
+                assert passed_over is not None
+                word = str(video.status)
+                passed_over[word] = passed_over.get(word, 0) + 1
+                continue
             yield video.video_no
     finally:
         close = getattr(videos, "aclose", None)
@@ -560,6 +579,9 @@ def summary_data(
         "empty": stats.empty,
         "skipped": stats.skipped,
         "failed": stats.failed,
+        "not_ready": passed_over_count(stats.passed_over, processing_failed=False),
+        "processing_failed": passed_over_count(stats.passed_over, processing_failed=True),
+        "passed_over": dict(sorted(stats.passed_over.items())),
         "duplicates": stats.duplicates,
         "pairs": stats.pairs,
         "total": stats.total,
@@ -576,6 +598,23 @@ def summary_data(
         "failures_file": failures_file,
         "error": error,
     }
+
+
+PROCESSING_FAILED: Final = frozenset(
+    {VideoStatus.PARSE_ERROR.value, VideoStatus.FAIL.value, VideoStatus.FAILED.value}
+)
+"""The status words of a video whose processing failed (its transcripts never come)."""
+
+
+def passed_over_count(passed_over: Mapping[str, int], /, *, processing_failed: bool) -> int:
+    """How many videos of ``passed_over`` (:attr:`ExportStats.passed_over`) failed processing,
+    or (``processing_failed=False``) are not ready: still processing, or in a status this
+    client does not know."""
+    return sum(
+        number
+        for word, number in passed_over.items()
+        if (word.upper() in PROCESSING_FAILED) == processing_failed
+    )
 
 
 def _rounded(value: float | None) -> float | None:

@@ -56,6 +56,8 @@ directory alone says what was exported.
 
 While an export runs it holds an exclusive lock (``flock``) on the ledger or the directory;
 a second export to the same output stops at once instead of interleaving with the first.
+Where the platform has no ``flock``, an output file or directory is refused with an
+:class:`OutputError` that says so (never written unlocked).
 
 Failures file
 =============
@@ -245,11 +247,22 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 def _lock(fd: int, what: str) -> None:
-    """Take an exclusive lock on ``fd`` or raise :class:`OutputError`; POSIX only."""
+    """Take an exclusive lock on ``fd`` or raise :class:`OutputError`; POSIX only.
+
+    Where there is no ``flock`` (no :mod:`fcntl`), the output is refused rather than written
+    unlocked: two exports to it would interleave their records unnoticed. The locks are on
+    open descriptors (the ledger's, the directory's), which a lock-file library could only
+    imitate with a second file beside the output, and the directory output needs POSIX
+    anyway (it opens and syncs the directory itself).
+    """
     try:
         import fcntl
-    except ImportError:  # pragma: no cover - no flock on this platform
-        return
+    except ImportError:
+        raise OutputError(
+            f"cannot lock {what}: this platform has no file locking (flock), which an export"
+            " to a file needs so that two exports never write it at once; write to standard"
+            " output instead"
+        ) from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

@@ -10,6 +10,7 @@ import logging
 import os
 import signal
 import socket
+import sys
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -24,6 +25,7 @@ from click.testing import CliRunner, Result
 from memories_async import MemoriesClient, TranscriptKind, __version__, read_id_file
 from memories_async._cli.app import cli, main
 from memories_async._cli.common import Invocation
+from memories_async._cli.export import passed_over_line
 from memories_async._cli.progress import ExportProgress
 from memories_async._export import ExportStats
 from memories_async._formats import CSV_HEADER, transcript_from_jsonl_record
@@ -40,6 +42,7 @@ from memories_async.testing import (
     KeyState,
     Latency,
 )
+from memories_async.testing._options import COMMAND_LINE_PORT
 
 KEY = "sk-mavi-fake-Zq8x-DISTINCTIVE-w3Kp7"
 CREDITLESS_KEY = "sk-mavi-fake-Yr5v-CREDITLESS-n2Jd4"
@@ -256,6 +259,53 @@ def test_all_lists_the_library(env: dict[str, str | None], tmp_path: Path) -> No
     result = invoke(["export", "--all", "--status", "any", "--out", str(every)], env)
     assert result.exit_code == 0, result.output
     assert len(jsonl_pairs(every.read_bytes())) == len(LIBRARY)
+
+
+@pytest.mark.realtime
+def test_the_summary_says_which_videos_were_not_ready_or_failed(
+    env: dict[str, str | None], tmp_path: Path
+) -> None:
+    statuses = Counter(str(video.status) for video in LIBRARY.videos())
+    failed = sum(statuses[word] for word in ("PARSE_ERROR", "FAIL", "FAILED"))
+    not_ready = len(LIBRARY) - statuses["PARSE"] - failed
+    assert not_ready  # the library has both
+    assert failed
+    out = tmp_path / "all.jsonl"
+    result = invoke(["export", "--all", "--out", str(out), "--json-summary"], env)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["exported"] == len(READY)
+    assert (summary["not_ready"], summary["processing_failed"]) == (not_ready, failed)
+    assert summary["passed_over"] == {w: n for w, n in sorted(statuses.items()) if w != "PARSE"}
+    stderr = " ".join(result.stderr.split())
+    assert f"not ready / failed processing │ {not_ready} / {failed}" in stderr
+    assert (
+        f"{not_ready + failed} videos of the library were not exported: {not_ready} not ready,"
+        f" {failed} failed processing"
+    ) in stderr
+    # Listing every status passes none over.
+    every = invoke(
+        [
+            "export",
+            "--all",
+            "--status",
+            "any",
+            "--out",
+            str(tmp_path / "every.jsonl"),
+            "--json-summary",
+        ],
+        env,
+    )
+    assert json.loads(every.stdout)["passed_over"] == {}
+    assert "were not exported" not in every.stderr
+
+
+def test_the_passed_over_line() -> None:
+    assert passed_over_line({}, "PARSE") is None
+    assert passed_over_line({"UNPARSE": 1}, "PARSE") == (
+        "1 video of the library was not exported: 1 not ready, 0 failed processing"
+        " (UNPARSE 1); --all lists the videos in status PARSE (see --status)"
+    )
 
 
 @pytest.mark.realtime
@@ -748,7 +798,7 @@ def test_fake_server_announces_itself(monkeypatch: pytest.MonkeyPatch) -> None:
 
     def run(options: FakeServerOptions, /, *, on_ready: Callable[[Any], object]) -> None:
         assert options.videos == 3
-        assert options.port == 8080
+        assert options.port == COMMAND_LINE_PORT
         assert options.fault_kinds == (FaultKind.HTTP_503, FaultKind.HANG)
         assert options.api_keys == ("sk-a", "sk-b")
         on_ready(Running())
@@ -776,6 +826,25 @@ def test_a_rejected_key_while_listing_exits_2(env: dict[str, str | None], tmp_pa
 
 
 # -- outputs and failures files that cannot work (refused before anything is written) ------------
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "srt"])
+def test_an_output_is_refused_where_it_cannot_be_locked(
+    env: dict[str, str | None], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str
+) -> None:
+    monkeypatch.setitem(sys.modules, "fcntl", None)  # import fcntl raises ImportError
+    out = tmp_path / ("o.jsonl" if fmt == "jsonl" else "subtitles")
+    result = invoke(["export", *IDS[:2], "--format", fmt, "--out", str(out), "-q"], env)
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"error: cannot lock {out}: this platform has no file locking")
+    written = sorted(
+        path.name for path in tmp_path.rglob("*") if path.is_file() and path.stat().st_size
+    )
+    assert written == []  # nothing written unlocked
+    # Standard output needs no lock.
+    to_stdout = invoke(["export", *IDS[:2], "-q"], env)
+    assert to_stdout.exit_code == 0, to_stdout.output
+    assert len(jsonl_pairs(to_stdout.stdout_bytes)) == 2
 
 
 @pytest.mark.parametrize(

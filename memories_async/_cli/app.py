@@ -16,10 +16,12 @@ from .options import CONTEXT
 COMMANDS: Final = {
     "export": "export",
     "get": "get",
-    "fake-server": "fake_server",
     "bench": "bench",
+    "fake-server": "fake_server",
 }
-"""Each command's name, and the module of this package that defines it under that name."""
+"""Each command's name, and the module of this package that defines it under that name, in
+the order ``--help``, the documentation and shell completion list them: the command most
+users come for first."""
 
 
 class _Commands(click.Group):
@@ -31,7 +33,11 @@ class _Commands(click.Group):
         self._modules = dict(modules)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted({*super().list_commands(ctx), *self._modules})
+        """The commands in the order declared (not click's alphabetical order)."""
+        return [
+            *self._modules,
+            *(name for name in super().list_commands(ctx) if name not in self._modules),
+        ]
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         module = self._modules.get(cmd_name)

@@ -23,6 +23,7 @@ import click
 from rich.console import Console
 
 from .._config import (
+    DEFAULT_BASE_URL,
     ENV_API_KEY,
     ENV_BASE_URL,
     ENV_RATE_STORE,
@@ -85,7 +86,8 @@ class AccountOptions:
     base_url: str | None = option(
         "--base-url",
         metavar="URL",
-        help=f"Service address (default: ${ENV_BASE_URL}, else https://api.memories.ai).",
+        env=ENV_BASE_URL,
+        help=f"Service address (default: {DEFAULT_BASE_URL}).",
     )
     api_key_file: str | None = option(
         "--api-key-file",
@@ -96,8 +98,9 @@ class AccountOptions:
     unique_id: str | None = option(
         "--unique-id",
         metavar="NAME",
-        help=f"Namespace the videos were uploaded under (default: ${ENV_UNIQUE_ID}, else"
-        " the service's 'default'). A wrong one gives empty transcripts, not errors.",
+        env=ENV_UNIQUE_ID,
+        help="Namespace the videos were uploaded under (default: the service's 'default')."
+        " A wrong one gives empty transcripts, not errors.",
     )
 
 
@@ -133,9 +136,10 @@ class ServiceOptions:
     rate_store: str | None = option(
         "--rate-store",
         metavar="URL",
+        env=ENV_RATE_STORE,
         help="Where the pacing state lives: memory:// (default: this process only) or"
         " redis://[:PASSWORD@]HOST:PORT/DB, shared by every process and machine using it,"
-        f" so that they stay under one account quota together (default: ${ENV_RATE_STORE}).",
+        " so that they stay under one account quota together.",
     )
     rate_name: str | None = option(
         "--rate-name",

@@ -16,7 +16,7 @@ import os
 import shlex
 import stat
 import sys
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from typing import IO
 
 import attrs
@@ -35,6 +35,7 @@ from .._export import (
     export_kinds,
     export_to_sink,
     library_video_nos,
+    passed_over_count,
     summary_data,
 )
 from .._formats import ExportFormat
@@ -393,7 +394,10 @@ class _ExportJob:
                 return file_items, lambda _client: aiter_numbers(iter(file_items))
             return None, lambda _client: aiter_stream_ids(stream, path)
         status, unique_id = self.status, self.options.service.account.unique_id
-        return None, lambda client: library_video_nos(client, status=status, unique_id=unique_id)
+        passed_over = self.stats.passed_over
+        return None, lambda client: library_video_nos(
+            client, status=status, unique_id=unique_id, passed_over=passed_over
+        )
 
     def _note_resume(self, display: ExportProgress, sink: Sink) -> None:
         """Say that the output holds transcripts already, and what was repaired."""
@@ -492,6 +496,9 @@ class _ExportJob:
         )
         if not self.options.quiet:
             console.print(summary_table(summary))
+            passed_over = passed_over_line(stats.passed_over, self.status)
+            if passed_over is not None:
+                console.print(passed_over, highlight=False, markup=False)
         if isinstance(error, BrokenPipeError):
             silence_stdout()
             message = "stdout was closed before the export ended (broken pipe)"
@@ -522,3 +529,20 @@ class _ExportJob:
             f"{what}: every transcript written so far is safe in {sink.target};"
             f" resume with{stdin}:\n  {command}"
         )
+
+
+def passed_over_line(passed_over: Mapping[str, int], listed: str | None, /) -> str | None:
+    """The line that says which videos of the library a listing left out, and why:
+    ``27 videos of the library were not exported: 20 not ready (UNPARSE 20), 7 failed
+    processing (FAILED 7); --all lists the videos in status PARSE``; ``None`` if none."""
+    if not passed_over:
+        return None
+    words = ", ".join(f"{word} {number}" for word, number in sorted(passed_over.items()))
+    not_ready = passed_over_count(passed_over, processing_failed=False)
+    failed = passed_over_count(passed_over, processing_failed=True)
+    videos = "video of the library was" if not_ready + failed == 1 else "videos of the library were"
+    return (
+        f"{not_ready + failed} {videos} not exported: {not_ready} not"
+        f" ready, {failed} failed processing ({words}); --all lists the videos in status"
+        f" {listed} (see --status)"
+    )

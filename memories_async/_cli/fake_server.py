@@ -13,8 +13,6 @@ from .exits import FAKE_SERVER_EXITS, exit_codes
 from .options import CONTEXT
 
 PROG = "memories-async fake-server"
-PORT = 8080
-"""The default port of ``memories-async fake-server`` (``python -m memories_async.testing``: 0)."""
 
 
 @click.command(
@@ -38,8 +36,8 @@ def fake_server(ctx: click.Context, /, arguments: tuple[str, ...]) -> None:
 
     \b
     The options are those of 'python -m memories_async.testing' (one parser serves
-    both), listed by 'memories-async fake-server --help'; --port is 8080 by default.
+    both), listed by 'memories-async fake-server --help'; --port is 8321 by default.
     """
     from ..testing._command import main
 
-    ctx.exit(main(arguments, prog=PROG, defaults={"port": PORT}))
+    ctx.exit(main(arguments, prog=PROG))

@@ -12,6 +12,13 @@ A command's options are one class::
 parsed value lands on it), in the order of the fields, a :func:`group` field's own
 fields at its place; :func:`command` builds the click command whose callback receives the
 context and one instance of the class. The field's default is the option's default.
+
+An option that the environment can set names its variable (``option(..., env=ENV_BASE_URL)``):
+``--help`` and the documentation show it (click's ``show_envvar``), but click does not read
+it. The environment is read in one place, :meth:`~memories_async.Config.from_env`, which
+the commands hand the options given: so an option wins over its variable, the variable
+over the default, and the command line and the library agree on what a variable means
+(a blank one counts as unset, a value is stripped) without a second reading of it.
 """
 
 from __future__ import annotations
@@ -32,6 +39,16 @@ CONTEXT: Final = {"help_option_names": ["-h", "--help"], "max_content_width": 10
 T = TypeVar("T")
 
 
+class EnvOption(click.Option):
+    """An option whose environment variable :meth:`Config.from_env` reads, not click: it is
+    shown (``[env var: NAME]`` in ``--help``, an ``envvar`` entry in the documentation)
+    and never resolved here, so an unset option reaches the config layer as ``None``."""
+
+    def resolve_envvar_value(self, ctx: click.Context) -> str | None:
+        """``None``: the variable is read by the config layer, after the options."""
+        return None
+
+
 @attrs.frozen
 class _Declaration:
     kind: type[click.Parameter]
@@ -39,9 +56,17 @@ class _Declaration:
     settings: Mapping[str, Any]
 
 
-def option(*declarations: str, default: Any = None, **settings: Any) -> Any:
-    """A field that is a :class:`click.Option` (``--flag`` spellings and click settings)."""
-    declaration = _Declaration(click.Option, declarations, {"default": default, **settings})
+def option(*declarations: str, default: Any = None, env: str | None = None, **settings: Any) -> Any:
+    """A field that is a :class:`click.Option` (``--flag`` spellings and click settings).
+
+    ``env`` names the environment variable the config layer reads for this setting when
+    the option is not given; the help shows it (see :class:`EnvOption`).
+    """
+    kind: type[click.Option] = click.Option
+    if env is not None:
+        kind = EnvOption
+        settings = {**settings, "envvar": env, "show_envvar": True}
+    declaration = _Declaration(kind, declarations, {"default": default, **settings})
     return attrs.field(default=default, metadata={_PARAMETER: declaration})
 
 

@@ -182,6 +182,11 @@ def summary_table(summary: Mapping[str, Any], /) -> Table:
     table.add_row("exported", f"{summary['exported']} ({summary['empty']} without segments)")
     table.add_row("skipped (already done)", str(summary["skipped"]))
     table.add_row("failed", str(summary["failed"]))
+    if summary.get("not_ready") or summary.get("processing_failed"):
+        table.add_row(
+            "not listed: not ready / failed processing",
+            f"{summary['not_ready']} / {summary['processing_failed']}",
+        )
     if summary.get("pairs"):
         table.add_row("(video, kind) pairs asked for by line", str(summary["pairs"]))
     if summary["duplicates"]:

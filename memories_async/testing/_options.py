@@ -303,12 +303,13 @@ class FakeServerOptions:
         return WireFormat(self.transcript_shape, extra_fields=self.extra_fields)
 
     def to_argv(self) -> list[str]:
-        """The command-line arguments that give these options (those not at their default)."""
+        """The command-line arguments that give these options (those not at the command
+        line's default: ``--port 0`` for the Python default, a free port)."""
         argv: list[str] = []
         for field in attrs.fields(FakeServerOptions):
             spec: _Spec = field.metadata[_SPEC]
             value = getattr(self, field.name)
-            if value == field.default:
+            if value == _COMMAND_LINE_DEFAULTS.get(field.name, field.default):
                 continue
             if not spec.command_line:
                 msg = f"{field.name!r} has no command-line option"
@@ -350,13 +351,22 @@ def _default_text(spec: _Spec, default: Any) -> str:
 
 PROG: Final = "python -m memories_async.testing"
 
+COMMAND_LINE_PORT: Final = 8321
+"""The port both command lines (``python -m memories_async.testing`` and ``memories-async
+fake-server``) listen on by default: fixed, so a guide can give the URL, and clear of the
+ports the documentation's own examples bind (8080 for a web app, 6379 for Redis). The
+Python API's default stays 0 (a free port), so tests never collide."""
+_COMMAND_LINE_DEFAULTS: Final[Mapping[str, Any]] = {"port": COMMAND_LINE_PORT}
+"""The fields whose command-line default is not the Python one."""
+
 
 def command_line(
     prog: str = PROG, *, defaults: Mapping[str, Any] | None = None
 ) -> argparse.ArgumentParser:
     """The fake server's command-line parser: one option per :class:`FakeServerOptions` field.
 
-    ``defaults`` overrides some fields' defaults for this program.
+    ``--port`` defaults to :data:`COMMAND_LINE_PORT`; ``defaults`` overrides some fields'
+    defaults for this program.
     """
     parser = argparse.ArgumentParser(
         prog=prog,
@@ -364,7 +374,7 @@ def command_line(
         " client and for tests. The first line printed on stdout is the base URL; the"
         " accepted key follows on stderr.",
     )
-    changed = dict(defaults or {})
+    changed = {**_COMMAND_LINE_DEFAULTS, **(defaults or {})}
     for field in attrs.fields(FakeServerOptions):
         spec: _Spec = field.metadata[_SPEC]
         if not spec.command_line:

@@ -38,6 +38,7 @@ from memories_async.testing import (
 )
 from memories_async.testing import _command as command_line
 from memories_async.testing._command import main
+from memories_async.testing._options import COMMAND_LINE_PORT
 from memories_async.testing._render import BodyCache
 
 PREFIX = "/serve/api/v1/"
@@ -408,12 +409,15 @@ def test_options_read_comma_lists_and_give_their_command_line() -> None:
     assert options.fault_kinds == (FaultKind.HANG, FaultKind.HTTP_500)
     argv = options.to_argv()
     assert argv == [
+        *("--port", "0"),
         *("--videos", "3", "--unique-ids", "a,b", "--api-key", "sk-a", "--api-key", "sk-b"),
         *("--qps", "2.5", "--strict", "--fault-kinds", "hang,http_500"),
         *("--transcript-shape", "documented"),
     ]
     assert command_line.options_from(command_line.command_line().parse_args(argv)) == options
-    assert FakeServerOptions().to_argv() == []
+    # The command line's port is fixed by default; the Python one is a free port.
+    assert FakeServerOptions().to_argv() == ["--port", "0"]
+    assert FakeServerOptions(port=COMMAND_LINE_PORT).to_argv() == []
     with pytest.raises(ValueError, match="'record_timeline' has no command-line option"):
         FakeServerOptions(record_timeline=True).to_argv()
 
@@ -555,7 +559,10 @@ def test_command_line_prints_the_url_first(
     monkeypatch.setattr(command_line, "run_fake_server", run)
 
     status = main(
-        ["--videos", "4", "--unique-ids", "x,y", "--fault-kinds", "hang, http_500", "--seed", "2"]
+        [
+            *("--port", "0", "--videos", "4", "--unique-ids", "x,y"),
+            *("--fault-kinds", "hang, http_500", "--seed", "2"),
+        ]
     )
 
     for thread in threads:
