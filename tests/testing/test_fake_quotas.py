@@ -617,7 +617,5 @@ def test_both_command_lines_are_one_parser(capsys: pytest.CaptureFixture[str]) -
     assert click_help.exit_code == 0
     assert click_help.stdout.startswith("usage: memories-async fake-server [-h]")
     assert "--neighbour-qps QPS" in python_m
-    # The same options, with the command's own default port.
-    assert click_help.stdout.partition("options:")[2] == python_m.partition("options:")[2].replace(
-        "a free one (default: 0)", "a free one (default: 8080)"
-    )
+    # The same options, the same default port.
+    assert click_help.stdout.partition("options:")[2] == python_m.partition("options:")[2]
