@@ -276,7 +276,7 @@ def _blocking(
 def _mirror(
     method: Callable[Concatenate[MemoriesClient, P], Any],
     implementation: Callable[Concatenate[SyncMemoriesClient, ...], R],
-    returns: str,
+    returns: Any,
     /,
 ) -> Callable[Concatenate[SyncMemoriesClient, P], R]:
     """``implementation`` under ``method``'s signature (its result type ``returns``)."""
@@ -284,27 +284,30 @@ def _mirror(
     return cast(Callable[Concatenate["SyncMemoriesClient", P], R], implementation)
 
 
-def _describe(
-    call: Callable[..., Any], method: Callable[..., Any], returns: str | None = None
-) -> None:
-    """Name ``call`` and give it ``method``'s signature, first parameter dropped,
-    and a docstring that sends the reader to ``method``'s."""
+def _describe(call: Callable[..., Any], method: Callable[..., Any], returns: Any = None) -> None:
+    """Name ``call`` and give it ``method``'s signature, first parameter dropped (and
+    result ``returns``, if given), and a docstring that sends the reader to
+    ``method``'s."""
     name = method.__name__
     call.__name__ = name
     call.__qualname__ = f"SyncMemoriesClient.{name}"
     call.__module__ = __name__
-    signature = inspect.signature(method)
-    self_parameter = inspect.Parameter("self", inspect.Parameter.POSITIONAL_ONLY)
-    parameters = [self_parameter, *list(signature.parameters.values())[1:]]
-    annotation = signature.return_annotation if returns is None else returns
+    signature = inspect.signature(method, eval_str=True)
+    parameters = list(signature.parameters.values())[1:]
+    result = signature.return_annotation if returns is None else returns
     call.__signature__ = signature.replace(  # type: ignore[attr-defined]
-        parameters=parameters, return_annotation=annotation
+        parameters=[inspect.Parameter("self", inspect.Parameter.POSITIONAL_ONLY), *parameters],
+        return_annotation=result,
     )
-    owner = "MemoriesClient." if method.__qualname__.startswith("MemoriesClient.") else ""
+    annotations = {p.name: p.annotation for p in parameters if p.annotation is not p.empty}
+    call.__annotations__ = {**annotations, "return": result}
+    if method.__qualname__.startswith("MemoriesClient."):
+        form = f":meth:`~memories_async.MemoriesClient.{name}`, with the same arguments"
+    else:
+        form = f":func:`~memories_async.{name}` for this client, with its other arguments"
     summary = (inspect.getdoc(method) or "").split("\n\n", 1)[0]
     call.__doc__ = (
-        f"{summary}\n\nThe blocking form of :meth:`~memories_async.{owner}{name}`"
-        " (same arguments; see there), run on this client's event loop."
+        f"{summary}\n\nThe blocking form of {form} (see there), run on this client's event loop."
     )
 
 
@@ -475,7 +478,7 @@ class SyncMemoriesClient:
             raise
         return SyncTranscriptBatch(self, batch, reader)
 
-    list_videos = _mirror(MemoriesClient.list_videos, _list_videos, "SyncIterator[Video]")
+    list_videos = _mirror(MemoriesClient.list_videos, _list_videos, SyncIterator[Video])
     fetch_transcriptions = _mirror(
-        MemoriesClient.fetch_transcriptions, _fetch_transcriptions, "SyncTranscriptBatch"
+        MemoriesClient.fetch_transcriptions, _fetch_transcriptions, SyncTranscriptBatch
     )

@@ -133,7 +133,7 @@ def test_each_call_answers_as_the_async_client(
 
 def test_the_signatures_are_the_async_clients() -> None:
     def parameters(function: Callable[..., Any]) -> list[inspect.Parameter]:
-        return list(inspect.signature(function).parameters.values())[1:]
+        return list(inspect.signature(function, eval_str=True).parameters.values())[1:]
 
     for name in (
         "get_transcription",
