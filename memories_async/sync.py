@@ -46,10 +46,10 @@ from typing import Any, Concatenate, Generic, ParamSpec, Self, TypeVar, cast
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from . import _export
-from ._batch import BatchStats, Outcome, TranscriptBatch
+from ._batch import BatchStats, Outcome, Outcomes, TranscriptBatch
 from ._client import MemoriesClient
 from ._config import Config, RetryPolicy
-from ._models import Transcript, TranscriptKind, Video
+from ._models import Transcript, Video
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -210,8 +210,9 @@ class SyncTranscriptBatch:
             return cast(Outcome, _END)
         return outcome
 
-    def collect(self) -> dict[tuple[str, TranscriptKind], Outcome]:
-        """Run the whole batch and return every outcome by (video number, kind)."""
+    def collect(self) -> Outcomes[Transcript]:
+        """Run the whole batch and return every outcome by (video number, kind), in input
+        order (see :class:`~memories_async.Outcomes`)."""
         self._check_entered()
         return self._owner._run(self._batch.collect)
 
@@ -344,6 +345,7 @@ class SyncMemoriesClient:
         rate_name: str | None = None,
         max_connections: int | None = None,
         max_response_bytes: int | None = None,
+        user_agent: str | None = None,
         config: Config | None = None,
     ) -> None:
         self._lock = threading.Lock()
@@ -371,6 +373,7 @@ class SyncMemoriesClient:
                     rate_name=rate_name,
                     max_connections=max_connections,
                     max_response_bytes=max_response_bytes,
+                    user_agent=user_agent,
                     config=config,
                 ),
             )
