@@ -307,6 +307,8 @@ def _describe(call: Callable[..., Any], method: Callable[..., Any], returns: Any
     else:
         form = f":func:`~memories_async.{name}` for this client, with its other arguments"
     summary = (inspect.getdoc(method) or "").split("\n\n", 1)[0]
+    if summary.endswith("::"):  # the example that follows it stays with the async method
+        summary = summary[:-2] + "."
     call.__doc__ = (
         f"{summary}\n\nThe blocking form of {form} (see there), run on this client's event loop."
     )
@@ -348,6 +350,7 @@ class SyncMemoriesClient:
         user_agent: str | None = None,
         config: Config | None = None,
     ) -> None:
+        self._root = self
         self._lock = threading.Lock()
         self._closed = False
         self._open_batches: set[SyncTranscriptBatch] = set()
@@ -383,7 +386,7 @@ class SyncMemoriesClient:
             raise
 
     def __repr__(self) -> str:
-        state = "closed" if self._closed else "open"
+        state = "closed" if self._root._closed else "open"
         config = self._client.config
         return (
             f"<SyncMemoriesClient base_url={config.base_url!r}"
@@ -397,11 +400,11 @@ class SyncMemoriesClient:
 
     @property
     def closed(self) -> bool:
-        """Whether :meth:`close` has been called."""
-        return self._closed
+        """Whether :meth:`close` has been called (on the client a view was made of)."""
+        return self._root._closed
 
     def __enter__(self) -> Self:
-        if self._closed:
+        if self._root._closed:
             raise RuntimeError("the client is closed; create a new SyncMemoriesClient")
         return self
 
@@ -416,8 +419,11 @@ class SyncMemoriesClient:
     def close(self) -> None:
         """Close the batches still open and the async client, then end the loop thread.
 
-        Idempotent; further calls raise ``RuntimeError``.
+        Idempotent; further calls raise ``RuntimeError``. On a view
+        (:meth:`with_options`) it does nothing: the view owns nothing.
         """
+        if self._root is not self:
+            return
         with self._lock:
             if self._closed:
                 return
@@ -442,7 +448,7 @@ class SyncMemoriesClient:
         If the wait is interrupted (``KeyboardInterrupt`` in this thread), the call is
         cancelled on the loop before the interruption goes on.
         """
-        if self._closed:
+        if self._root._closed:
             raise RuntimeError("the client is closed; create a new SyncMemoriesClient")
         future: concurrent.futures.Future[R] = self._portal.start_task_soon(_awaited, function)
         try:
@@ -481,6 +487,17 @@ class SyncMemoriesClient:
             raise
         return SyncTranscriptBatch(self, batch, reader)
 
+    def _with_options(self, /, **options: Any) -> SyncMemoriesClient:
+        view = object.__new__(SyncMemoriesClient)
+        view._root = self._root
+        view._lock, view._open_batches = self._lock, self._open_batches
+        view._portal, view._stack = self._portal, self._stack
+        view._closed = False  # unread: a view is as closed as its root
+        make = functools.partial(self._client.with_options, **options)
+        view._client = self._run(functools.partial(_on_loop, make))
+        return view
+
+    with_options = _mirror(MemoriesClient.with_options, _with_options, "SyncMemoriesClient")
     list_videos = _mirror(MemoriesClient.list_videos, _list_videos, SyncIterator[Video])
     fetch_transcriptions = _mirror(
         MemoriesClient.fetch_transcriptions, _fetch_transcriptions, SyncTranscriptBatch

@@ -24,6 +24,7 @@ from memories_async import (
     ConfigError,
     Fetched,
     MemoriesClient,
+    RetryPolicy,
     TranscriptKind,
     export_transcripts,
 )
@@ -142,6 +143,7 @@ def test_the_signatures_are_the_async_clients() -> None:
         "list_videos",
         "fetch_transcriptions",
         "gather_transcriptions",
+        "with_options",
     ):
         sync_method = getattr(SyncMemoriesClient, name)
         assert parameters(sync_method) == parameters(getattr(MemoriesClient, name)), name
@@ -380,3 +382,22 @@ async def test_it_works_where_an_event_loop_runs_already(server: FakeServer) -> 
     with SyncMemoriesClient(api_key=DEFAULT_API_KEY, base_url=server.url) as client:
         assert client.list_unique_ids() == ("default",)
     assert _our_threads() == []
+
+
+def test_a_view_shares_the_loop_and_owns_nothing(
+    client: SyncMemoriesClient, library: FakeLibrary
+) -> None:
+    number = _numbers(library)[0]
+    patient = client.with_options(timeout=120, retry=RetryPolicy(attempts=9))
+    assert patient.config.timeout == 120
+    assert patient.config.retry.attempts == 9
+    assert client.config.retry.attempts != 9
+    assert patient.get_transcription(number).video_no == number
+    with patient:
+        pass  # closing a view closes nothing
+    assert not patient.closed
+    assert client.get_transcription(number).video_no == number
+    client.close()
+    assert patient.closed
+    with pytest.raises(RuntimeError, match="closed"):
+        patient.get_transcription(number)
