@@ -118,17 +118,11 @@ class SyncIterator(Generic[T]):
     def __next__(self) -> T:
         if self._done:
             raise StopIteration
-        item = self._owner._run(self._step)
+        item = self._owner._run(functools.partial(_next_or_end, self._iterator))
         if item is _END:
             self._done = True
             raise StopIteration
         return item
-
-    async def _step(self) -> T:
-        try:
-            return await anext(self._iterator)
-        except StopAsyncIteration:
-            return cast(T, _END)
 
     def __enter__(self) -> Self:
         return self
@@ -198,16 +192,9 @@ class SyncTranscriptBatch:
 
     def __next__(self) -> Outcome:
         self._check_entered()
-        outcome: Outcome = self._owner._run(self._step)
+        outcome: Outcome = self._owner._run(functools.partial(_next_or_end, self._batch))
         if outcome is _END:
             raise StopIteration
-        return outcome
-
-    async def _step(self) -> Outcome:
-        try:
-            outcome: Outcome = await anext(self._batch)
-        except StopAsyncIteration:
-            return cast(Outcome, _END)
         return outcome
 
     def collect(self) -> Outcomes[Transcript]:
@@ -241,6 +228,15 @@ class SyncTranscriptBatch:
                 "use the batch as 'with client.fetch_transcriptions(...) as batch:'"
                 " before iterating"
             )
+
+
+async def _next_or_end(iterator: AsyncIterator[R], /) -> R:
+    """The next item of ``iterator``, or ``_END`` once it is exhausted (one step of a
+    blocking iterator, run on the loop)."""
+    try:
+        return await anext(iterator)
+    except StopAsyncIteration:
+        return cast(R, _END)
 
 
 async def _on_loop(function: Callable[[], R], /) -> R:
