@@ -20,10 +20,10 @@ from memories_async import (
     FailureRecord,
     InvalidVideoNumberError,
     MemoriesClient,
-    RetryPolicy,
     export_transcripts,
 )
 from memories_async.testing import FakeLibrary, FakeServer
+from memories_async.testing._pytest_plugin import open_client
 
 pytestmark = pytest.mark.asyncio
 
@@ -38,10 +38,8 @@ async def server() -> AsyncIterator[FakeServer]:
 
 @pytest_asyncio.fixture
 async def client(server: FakeServer) -> AsyncIterator[MemoriesClient]:
-    async with MemoriesClient(
-        api_key=server.api_key, base_url=server.url, retry=RetryPolicy(backoff=False)
-    ) as client:
-        yield client
+    async with open_client(server) as opened:  # the plugin's memories_client
+        yield opened
 
 
 def single_calls(client: MemoriesClient, number: str) -> dict[str, Callable[[], Awaitable[Any]]]:

@@ -8,7 +8,7 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
-from memories_async import HTTPStatusError, MemoriesClient, RetryPolicy
+from memories_async import HTTPStatusError, MemoriesClient
 from memories_async.testing import (
     FakeLibrary,
     FakeSegment,
@@ -17,6 +17,7 @@ from memories_async.testing import (
     FaultKind,
     FaultRule,
 )
+from memories_async.testing._pytest_plugin import open_client
 
 AUDIO = "/serve/api/v1/get_audio_transcription"
 KNOWN = "VI400000000000000001"
@@ -38,9 +39,7 @@ async def server() -> AsyncIterator[FakeServer]:
 
 @pytest_asyncio.fixture
 async def client(server: FakeServer) -> AsyncIterator[MemoriesClient]:
-    async with MemoriesClient(
-        api_key=server.api_key, base_url=server.url, retry=RetryPolicy(backoff=False)
-    ) as opened:
+    async with open_client(server) as opened:  # the plugin's memories_client
         yield opened
 
 
