@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import inspect
 import os
 import shutil
@@ -20,6 +21,7 @@ import subprocess
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import aiohttp
@@ -71,6 +73,16 @@ async def client(fast_retry: RetryPolicy) -> AsyncIterator[MemoriesClient]:
     """A client for the mocked API at ``BASE_URL``, with retries that do not wait."""
     async with MemoriesClient(api_key=API_KEY, base_url=BASE_URL, retry=fast_retry) as c:
         yield c
+
+
+def import_file(path: Path, name: str) -> ModuleType:
+    """The Python file at ``path`` (not on ``sys.path``), imported as module ``name``."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 class FakeTime:

@@ -4,7 +4,6 @@ installs from a checkout."""
 
 from __future__ import annotations
 
-import importlib.util
 import inspect
 import re
 import tomllib
@@ -15,17 +14,14 @@ import click
 
 from memories_async._cli.app import cli
 
+from .conftest import import_file
+
 ROOT = Path(__file__).parent.parent
 DOCS = ROOT / "docs"
 
 
 def sphinx_conf() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("docs_conf", DOCS / "conf.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return import_file(DOCS / "conf.py", "docs_conf")
 
 
 def sphinx_click_lines(command: click.Command) -> list[str]:

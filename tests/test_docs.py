@@ -11,7 +11,6 @@ module, ``docs/conftest.py`` included, says in its docstring what it covers.
 from __future__ import annotations
 
 import ast
-import importlib.util
 import re
 import subprocess
 import sys
@@ -25,6 +24,8 @@ import pytest
 import memories_async
 import memories_async.testing
 
+from .conftest import import_file
+
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 PAGES = sorted(p for p in DOCS.rglob("*.md") if "_build" not in p.relative_to(DOCS).parts)
@@ -32,12 +33,7 @@ PAGES = sorted(p for p in DOCS.rglob("*.md") if "_build" not in p.relative_to(DO
 
 def _docs_conftest() -> ModuleType:
     """``docs/conftest.py``, imported under a name of its own."""
-    spec = importlib.util.spec_from_file_location("memories_docs_examples", DOCS / "conftest.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return import_file(DOCS / "conftest.py", "memories_docs_examples")
 
 
 def test_sybil_finds_every_kind_of_example() -> None:
