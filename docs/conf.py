@@ -118,6 +118,9 @@ nitpick_ignore_regex = [
     (r"py:(class|exc|obj|data)", rf"({'|'.join(_BUILTIN_NAMES)})"),
     # The type variable of the batch engine's generic classes (Fetched[T]).
     (r"py:class", r"memories_async\._batch\.T"),
+    # The OpenTelemetry providers of MemoriesClient(tracer_provider=, meter_provider=),
+    # imported for type checkers only (the otel extra is optional).
+    (r"py:class", r"(opentelemetry\..*\.)?(TracerProvider|MeterProvider)"),
 ]
 
 # -- HTML ------------------------------------------------------------------------------

@@ -307,9 +307,11 @@ class TranscriptBatch(Generic[T]):
         on_event: Callable[[BatchEvent], None] | None,
         prepare: Callable[[int], None] | None = None,
         latency: LatencyHistogram | None = None,
+        on_close: Callable[[TranscriptBatch[T]], None] | None = None,
     ) -> None:
         self._fetch = fetch
         self._prepare = prepare
+        self._on_close = on_close
         self._input = jobs
         self._kinds = kinds
         self._max_concurrency = max_concurrency
@@ -380,6 +382,9 @@ class TranscriptBatch(Generic[T]):
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+        on_close, self._on_close = self._on_close, None
+        if on_close is not None and self._started:
+            on_close(self)
 
     # -- iteration ----------------------------------------------------------------
 

@@ -8,7 +8,7 @@ import logging
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import aiohttp
 
@@ -24,10 +24,16 @@ from ._converter import (
 from ._errors import AccountError, DecodeError, HTTPStatusError, MemoriesError
 from ._governor import RateGovernor
 from ._ids import NumberSet
+from ._logenv import configure_logging_from_env
 from ._models import Transcript, TranscriptKind, Video, VideoStatus
 from ._ratestore import open_rate_store, quota_key
 from ._retry import OnRetry, Retrying
+from ._telemetry import Telemetry, resolve
 from ._transport import Transport, new_session
+
+if TYPE_CHECKING:
+    from opentelemetry.metrics import MeterProvider
+    from opentelemetry.trace import TracerProvider
 
 logger = logging.getLogger("memories_async")
 
@@ -83,6 +89,11 @@ class MemoriesClient:
     answer is not a failure: the request takes the next free slot. After an account-wide
     error (bad key, no credits, disabled account) every further call raises
     that error again without reaching the network.
+
+    ``trace_configs`` (aiohttp trace configs) go to the session the client creates.
+    With the ``otel`` extra, the client emits OpenTelemetry spans and metrics to
+    ``tracer_provider`` and ``meter_provider``, or to the global providers once the
+    application has configured them; with neither it emits nothing and costs nothing.
     """
 
     def __init__(
@@ -104,7 +115,18 @@ class MemoriesClient:
         config: Config | None = None,
         session: aiohttp.ClientSession | None = None,
         governor: RateGovernor | None = None,
+        trace_configs: Iterable[aiohttp.TraceConfig] | None = None,
+        tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
     ) -> None:
+        configure_logging_from_env()
+        if trace_configs is not None:
+            trace_configs = list(trace_configs)
+            if session is not None:
+                raise ValueError(
+                    "'trace_configs' are for the session the client creates: give them to"
+                    " your own aiohttp.ClientSession(trace_configs=...) instead"
+                )
         overrides = {
             "api_key": api_key,
             "base_url": base_url,
@@ -140,6 +162,10 @@ class MemoriesClient:
             config.api_key, protocol.user_agent(config.user_agent)
         )
         self._urls: dict[str, str] = {}
+        self._trace_configs = trace_configs
+        self._providers = (tracer_provider, meter_provider)
+        self._telemetry: Telemetry | None = None
+        self._telemetry_resolved = False
         self._owns_governor = governor is None
         if governor is None:
             governor = RateGovernor(
@@ -211,7 +237,7 @@ class MemoriesClient:
         }
         config = self._config.replace(**{k: v for k, v in given.items() if v is not None})
         view = MemoriesClient(config=config, session=self._session, governor=self.governor)
-        view._root = self._root
+        view._root = self._root  # whose telemetry the view's calls emit too
         return view
 
     async def __aenter__(self) -> Self:
@@ -235,6 +261,8 @@ class MemoriesClient:
         if self._transport is not None:
             await self._transport.aclose()
         if self._owns_governor:
+            if self._telemetry is not None:
+                self._telemetry.unwatch(self.governor)
             await self.governor.aclose()
 
     # -- reads --------------------------------------------------------------
@@ -478,6 +506,11 @@ class MemoriesClient:
             raise TypeError(f"'max_concurrency' must be an int, got {max_concurrency!r}")
         if max_concurrency < 1:
             raise ValueError(f"'max_concurrency' must be > 0, got {max_concurrency}")
+        prepare: Callable[[int], None] = self._ensure_pool
+        on_close: Callable[[TranscriptBatch[T]], None] | None = None
+        telemetry = self._observer()
+        if telemetry is not None:
+            fetch, prepare, on_close = telemetry.observe_batch(fetch, prepare, kinds)
         return TranscriptBatch(
             fetch,
             jobs,
@@ -486,8 +519,9 @@ class MemoriesClient:
             ordered=ordered,
             dedupe=dedupe,
             on_event=on_event,
-            prepare=self._ensure_pool,
+            prepare=prepare,
             latency=latency,
+            on_close=on_close,
         )
 
     async def gather_transcriptions(
@@ -549,6 +583,17 @@ class MemoriesClient:
                 advice,
             )
 
+    def _observer(self) -> Telemetry | None:
+        """This client's telemetry (``None``: off), decided on first use: when the session
+        opens, or a batch or an export starts."""
+        root = self._root
+        if not root._telemetry_resolved:
+            root._telemetry_resolved = True
+            root._telemetry = resolve(*root._providers)
+            if root._telemetry is not None:
+                root._telemetry.watch(root.governor)
+        return root._telemetry
+
     def _check_loop(self) -> None:
         """Raise ``RuntimeError`` when called from another event loop than the one whose
         connections the client holds (an ``asyncio.run`` per call, say)."""
@@ -576,10 +621,12 @@ class MemoriesClient:
                 session = new_session(
                     max_connections=max(config.max_connections, connections),
                     connect_timeout=config.connect_timeout,
+                    trace_configs=self._trace_configs,
                 )
                 owns = True
             else:
                 session, owns = self._session, False
+            self._root._observer()
             self._transport = Transport(
                 session,
                 owns_session=owns,
@@ -631,6 +678,9 @@ class MemoriesClient:
                 endpoint=request.endpoint,
             )
         transport = self._get_transport()
+        telemetry = self._root._telemetry
+        if telemetry is not None:
+            return telemetry.call(self, request, on_retry, transport)
         governor = self.governor
 
         async def attempt(number: int) -> Any:

@@ -266,7 +266,15 @@ async def export_to_sink(
         commit_every=commit_every,
         commit_interval=commit_interval,
     )
-    await run.run(video_nos, max_concurrency, heartbeat)
+    telemetry = client._observer()
+    if telemetry is None:
+        await run.run(video_nos, max_concurrency, heartbeat)
+        return stats
+    with telemetry.export_span(sink.format, kinds) as span:
+        try:
+            await run.run(video_nos, max_concurrency, heartbeat)
+        finally:
+            telemetry.end_export(span, stats)
     return stats
 
 

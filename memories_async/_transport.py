@@ -26,13 +26,20 @@ class Response:
     body: bytes
 
 
-def new_session(*, max_connections: int, connect_timeout: float) -> aiohttp.ClientSession:
-    """A session sized for ``max_connections`` concurrent requests to one host."""
+def new_session(
+    *,
+    max_connections: int,
+    connect_timeout: float,
+    trace_configs: list[aiohttp.TraceConfig] | None = None,
+) -> aiohttp.ClientSession:
+    """A session sized for ``max_connections`` concurrent requests to one host, with
+    aiohttp's ``trace_configs`` (its tracing signals) if given."""
     connector = aiohttp.TCPConnector(limit=max_connections, limit_per_host=max_connections)
     return aiohttp.ClientSession(
         connector=connector,
         timeout=aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout),
         raise_for_status=False,
+        trace_configs=trace_configs,
     )
 
 

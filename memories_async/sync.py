@@ -41,8 +41,9 @@ from collections.abc import (
     Iterable,
 )
 from types import TracebackType
-from typing import Any, Concatenate, Generic, ParamSpec, Self, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, Self, TypeVar, cast
 
+import aiohttp
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from . import _export
@@ -50,6 +51,10 @@ from ._batch import BatchStats, Outcome, Outcomes, TranscriptBatch
 from ._client import MemoriesClient
 from ._config import Config, RetryPolicy
 from ._models import Transcript, Video
+
+if TYPE_CHECKING:
+    from opentelemetry.metrics import MeterProvider
+    from opentelemetry.trace import TracerProvider
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -345,6 +350,9 @@ class SyncMemoriesClient:
         max_response_bytes: int | None = None,
         user_agent: str | None = None,
         config: Config | None = None,
+        trace_configs: Iterable[aiohttp.TraceConfig] | None = None,
+        tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
     ) -> None:
         self._root = self
         self._lock = threading.Lock()
@@ -374,6 +382,9 @@ class SyncMemoriesClient:
                     max_response_bytes=max_response_bytes,
                     user_agent=user_agent,
                     config=config,
+                    trace_configs=trace_configs,
+                    tracer_provider=tracer_provider,
+                    meter_provider=meter_provider,
                 ),
             )
         except BaseException:
