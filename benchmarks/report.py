@@ -602,7 +602,10 @@ QUOTA_SECTION = "## Pacing against a strict quota"
 EXPORT_SECTION = "## The export command, whole process"
 """The section ``export.py``'s results fill in by hand: a rebuilt report keeps it too."""
 
-KEPT_SECTIONS = (QUOTA_SECTION, EXPORT_SECTION)
+TELEMETRY_SECTION = "## OpenTelemetry off and on"
+"""The section ``telemetry.py``'s results fill in by hand: a rebuilt report keeps it too."""
+
+KEPT_SECTIONS = (QUOTA_SECTION, EXPORT_SECTION, TELEMETRY_SECTION)
 
 QUOTA_BEFORE = "## Memory against the number of ids"
 
