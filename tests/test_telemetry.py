@@ -674,3 +674,31 @@ def test_a_bad_memories_log_is_refused_each_time_a_client_is_made(
     monkeypatch.setenv("MEMORIES_LOG", "")
     MemoriesClient(api_key="k" * 20)
     assert quiet_logger.handlers == [quiet_logger.handlers[0]]
+
+
+@pytest.mark.asyncio
+async def test_a_rate_limit_answer_with_retry_after_says_so_in_its_event(
+    mock_api: aioresponses, otel: Telemetry
+) -> None:
+    audio = re.compile(r"^http://api\.test/serve/api/v1/get_audio_transcription\b.*")
+    mock_api.get(audio, status=429, headers={"Retry-After": "0"}, body="slow down")
+    mock_api.get(audio, payload=envelope({"videoNo": VIDEO, "transcriptions": []}))
+
+    async with MemoriesClient(
+        api_key=API_KEY, base_url=BASE_URL, tracer_provider=otel.tracer_provider
+    ) as client:
+        await client.get_transcription(VIDEO, kind="audio")
+
+    (operation,) = otel.named("memories.get_transcription")
+    (event,) = operation.events
+    assert event.name == "memories.rate_limited"
+    assert event.attributes == {
+        "memories.attempt": 1,
+        "error.type": "HTTPStatusError",
+        "memories.retry_after": 0.0,
+    }
+    first, second = sorted(otel.named("GET"), key=lambda span: span.start_time or 0)
+    assert first.attributes is not None
+    assert first.attributes["http.response.status_code"] == 429
+    assert second.attributes is not None
+    assert second.attributes["http.request.resend_count"] == 1
