@@ -29,7 +29,7 @@ from ._models import Transcript, TranscriptKind, Video, VideoStatus
 from ._ratestore import open_rate_store, quota_key
 from ._retry import OnRetry, Retrying
 from ._telemetry import Telemetry, resolve
-from ._transport import Transport, new_session
+from ._transport import Transport, answer_data, log_attempt, new_session
 
 if TYPE_CHECKING:
     from opentelemetry.metrics import MeterProvider
@@ -690,23 +690,17 @@ class MemoriesClient:
             started = time.perf_counter()
             try:
                 response = await transport.send(request)
-                data = protocol.parse_response(
-                    response.status,
-                    response.headers,
-                    response.body,
-                    endpoint=request.endpoint,
-                    video_no=request.video_no,
-                )
+                data = answer_data(request, response)
             except MemoriesError as exc:
                 await self._failed(exc, sent_at)
-                _log_attempt(request, number, started, exc)
+                log_attempt(request, number, started, exc)
                 raise
             if governor.shared:
                 await governor.answered(sent_at=sent_at, refused=False)
             else:
                 governor.on_success(sent_at=sent_at)
             if logger.isEnabledFor(logging.DEBUG):
-                _log_attempt(request, number, started, None, response.status)
+                log_attempt(request, number, started, None, response.status)
             return data
 
         return self._retrying(attempt, on_retry)
@@ -727,27 +721,3 @@ class MemoriesClient:
                 governor.pause(retry_after)
         if isinstance(exc, AccountError) and self._root._fatal is None:
             self._root._fatal = exc
-
-
-def _log_attempt(
-    request: protocol.Request,
-    attempt: int,
-    started: float,
-    error: MemoriesError | None,
-    status: int | None = None,
-) -> None:
-    if not logger.isEnabledFor(logging.DEBUG):
-        return
-    status = getattr(error, "status", status)
-    code = getattr(error, "code", None) if error is not None else protocol.SUCCESS
-    logger.debug(
-        "%s %s video_no=%s status=%s code=%s attempt=%d elapsed=%.3fs%s",
-        request.method,
-        request.endpoint,
-        request.video_no or "-",
-        status if status is not None else "-",
-        code or "-",
-        attempt,
-        time.perf_counter() - started,
-        f" error={type(error).__name__}" if error is not None else "",
-    )

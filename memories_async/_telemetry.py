@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 from . import _protocol as protocol
 from ._errors import MemoriesError
 from ._retry import OnRetry
+from ._transport import answer_data, log_attempt
 
 if TYPE_CHECKING:
     from opentelemetry.metrics import MeterProvider
@@ -494,13 +495,7 @@ class _Call:
             try:
                 response = await self._transport.send(request)
                 status = response.status
-                data = protocol.parse_response(
-                    response.status,
-                    response.headers,
-                    response.body,
-                    endpoint=request.endpoint,
-                    video_no=request.video_no,
-                )
+                data = answer_data(request, response)
             except MemoriesError as exc:
                 status = getattr(exc, "status", status)
                 measured = {**self._http, **_error_attributes(exc)}
@@ -513,7 +508,7 @@ class _Call:
                     if exc.rate_limited:
                         instruments.refused.add(1, {"memories.endpoint": request.endpoint})
                 await client._failed(exc, sent_at)
-                _log_attempt(request, number, started, exc)
+                log_attempt(request, number, started, exc)
                 raise
             finally:
                 context.detach(suppressed)
@@ -527,7 +522,7 @@ class _Call:
             await governor.answered(sent_at=sent_at, refused=False)
         else:
             governor.on_success(sent_at=sent_at)
-        _log_attempt(request, number, started, None, status)
+        log_attempt(request, number, started, None, status)
         return data
 
     def announce(self, error: MemoriesError, number: int, wait: float) -> None:
@@ -548,15 +543,3 @@ def _falls_back(error: MemoriesError) -> bool:
     """Whether the client answers ``error`` with its fallback to the newer endpoint
     name, so that it is no failure of the fetch."""
     return error.endpoint == protocol.VIDEO_TRANSCRIPTION and getattr(error, "status", 0) == 404
-
-
-def _log_attempt(
-    request: protocol.Request,
-    attempt: int,
-    started: float,
-    error: MemoriesError | None,
-    status: int | None = None,
-) -> None:
-    from ._client import _log_attempt as log
-
-    log(request, attempt, started, error, status)

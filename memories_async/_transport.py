@@ -8,13 +8,19 @@ carried the bytes.
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from collections.abc import Mapping
+from typing import Any
 
 import aiohttp
 import attrs
 
-from ._errors import ConfigError, DecodeError, RequestTimeoutError, TransportError
+from . import _protocol as protocol
+from ._errors import ConfigError, DecodeError, MemoriesError, RequestTimeoutError, TransportError
 from ._protocol import Request
+
+logger = logging.getLogger("memories_async")
 
 
 @attrs.frozen(slots=True)
@@ -24,6 +30,18 @@ class Response:
     status: int
     headers: Mapping[str, str]
     body: bytes
+
+
+def answer_data(request: Request, response: Response) -> Any:
+    """The ``data`` of ``response``, the answer to ``request``, or the error it carries
+    (:func:`~memories_async._protocol.parse_response`)."""
+    return protocol.parse_response(
+        response.status,
+        response.headers,
+        response.body,
+        endpoint=request.endpoint,
+        video_no=request.video_no,
+    )
 
 
 def new_session(
@@ -169,3 +187,28 @@ def _describe(exc: BaseException) -> str:
         )
     text = str(exc).strip()
     return text.splitlines()[0] if text else "connection failed"
+
+
+def log_attempt(
+    request: Request,
+    attempt: int,
+    started: float,
+    error: MemoriesError | None,
+    status: int | None = None,
+) -> None:
+    """Log one attempt at DEBUG: the request, its answer's status and code, the time it took."""
+    if not logger.isEnabledFor(logging.DEBUG):
+        return
+    status = getattr(error, "status", status)
+    code = getattr(error, "code", None) if error is not None else protocol.SUCCESS
+    logger.debug(
+        "%s %s video_no=%s status=%s code=%s attempt=%d elapsed=%.3fs%s",
+        request.method,
+        request.endpoint,
+        request.video_no or "-",
+        status if status is not None else "-",
+        code or "-",
+        attempt,
+        time.perf_counter() - started,
+        f" error={type(error).__name__}" if error is not None else "",
+    )
