@@ -118,6 +118,8 @@ nitpick_ignore_regex = [
     (r"py:(class|exc|obj|data)", rf"({'|'.join(_BUILTIN_NAMES)})"),
     # The type variable of the batch engine's generic classes (Fetched[T]).
     (r"py:class", r"memories_async\._batch\.T"),
+    # What the client gives a batch to tell the empty answers of videos not ready.
+    (r"py:class", r"memories_async\._wait\.Readiness"),
 ]
 
 # -- HTML ------------------------------------------------------------------------------

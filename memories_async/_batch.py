@@ -54,7 +54,8 @@ import attrs
 
 from ._errors import AccountError, AccountHaltedError, InvalidVideoNumberError, MemoriesError
 from ._models import Transcript, TranscriptKind
-from ._protocol import check_video_no
+from ._protocol import check_video_no, is_public
+from ._wait import READY, Readiness, is_failed, not_ready_error
 
 T = TypeVar("T")
 D = TypeVar("D")
@@ -173,6 +174,10 @@ class EventType(enum.StrEnum):
     STARTED = "started"
     RETRIED = "retried"
     RATE_LIMITED = "rate_limited"
+    WAITING = "waiting"
+    """The video is still being processed: the job waits for it (``wait=True``)."""
+    READY = "ready"
+    """The video a job waited for is ready: its transcript is fetched again."""
     SUCCEEDED = "succeeded"
     FAILED = "failed"
 
@@ -247,6 +252,8 @@ class BatchStats:
     latency_p50: float | None
     latency_p95: float | None
     latency_p99: float | None
+    waiting: int = 0
+    """Jobs waiting for their video to finish processing (``wait=True``)."""
 
     @property
     def done(self) -> int:
@@ -307,8 +314,12 @@ class TranscriptBatch(Generic[T]):
         on_event: Callable[[BatchEvent], None] | None,
         prepare: Callable[[int], None] | None = None,
         latency: LatencyHistogram | None = None,
+        readiness: Readiness | None = None,
     ) -> None:
         self._fetch = fetch
+        # Set when empty answers are checked against the video's status (see _wait).
+        self._readiness = readiness
+        self._waiting = 0
         self._prepare = prepare
         self._input = jobs
         self._kinds = kinds
@@ -380,6 +391,8 @@ class TranscriptBatch(Generic[T]):
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+        if self._readiness is not None:
+            await self._readiness.aclose()
 
     # -- iteration ----------------------------------------------------------------
 
@@ -448,6 +461,7 @@ class TranscriptBatch(Generic[T]):
             latency_p50=self._latency.percentile(50),
             latency_p95=self._latency.percentile(95),
             latency_p99=self._latency.percentile(99),
+            waiting=self._waiting,
         )
 
     # -- tasks ----------------------------------------------------------------------
@@ -536,6 +550,11 @@ class TranscriptBatch(Generic[T]):
 
         try:
             transcript, attempts = await self._fetch(number, kind=kind, on_retry=on_retry)
+            readiness = self._readiness
+            if readiness is not None and readiness.empty(transcript) and not is_public(number):
+                transcript, attempts = await self._when_ready(
+                    readiness, number, kind, (transcript, attempts), on_retry
+                )
         except AccountError as error:
             if self._halt is None:
                 self._halt = AccountHaltedError(error)
@@ -558,6 +577,46 @@ class TranscriptBatch(Generic[T]):
         if self._on_event is not None:
             self._on_event(BatchEvent(EventType.SUCCEEDED, number, kind, attempts, None, elapsed))
         return fetched
+
+    async def _when_ready(
+        self,
+        readiness: Readiness,
+        number: str,
+        kind: TranscriptKind,
+        answer: tuple[T, int],
+        on_retry: Callable[[MemoriesError, int, float], None],
+    ) -> tuple[T, int]:
+        """The transcript of an empty answer: itself if its video is ready, else raise
+        that it is not, or (``wait``) wait for the video and fetch it again."""
+        attempts = answer[1]
+        status = await readiness.status(number)
+        if status is None or status == READY:
+            return answer  # no speech (or a video this listing cannot see)
+        if is_failed(status) or not readiness.wait:
+            raise not_ready_error(number, status)
+        # Parked: its slots go to the jobs that can run; the window's too, unless the
+        # outcomes are delivered in order (then the later ones wait for this one anyway).
+        self._waiting += 1
+        self._in_flight -= 1
+        self._running_slots.release()
+        window = not self._ordered
+        if window:
+            self._window.release()
+        if self._on_event is not None:
+            self._on_event(BatchEvent(EventType.WAITING, number, kind, attempts))
+        try:
+            await readiness.until_ready(number, status)
+        finally:
+            self._waiting -= 1
+            self._in_flight += 1
+            if not self._finished:
+                if window:
+                    await self._window.acquire()
+                await self._running_slots.acquire()
+        if self._on_event is not None:
+            self._on_event(BatchEvent(EventType.READY, number, kind, attempts))
+        transcript, more = await self._fetch(number, kind=kind, on_retry=on_retry)
+        return transcript, attempts + more
 
     def _stop_feeding(self) -> None:
         # Start no more jobs; those running finish and deliver their outcomes.

@@ -60,6 +60,7 @@ from .._sinks import (
     open_sink,
     same_path,
 )
+from .._wait import DEFAULT_POLL
 from .common import (
     DEMO_VIDEOS,
     Invocation,
@@ -103,7 +104,30 @@ class ExportOptions:
         "--status",
         metavar="STATUS",
         help="With --all: the status to list (default PARSE, the videos whose transcripts are"
-        " ready; 'any' lists every status).",
+        " ready, or with --wait 'any'; 'any' lists every status).",
+    )
+    wait: bool = flag(
+        "--wait",
+        help="Wait for videos still being processed: the ready ones are exported at once, the"
+        " others as each finishes (failed processing goes to the failures file as"
+        " 'processing_failed'). Without --wait they are failures ('not_ready') that a rerun"
+        " fetches again.",
+    )
+    wait_timeout: float | None = option(
+        "--wait-timeout",
+        type=click.FloatRange(min=0, min_open=True),
+        metavar="SECONDS",
+        help="With --wait: give up on a video still not ready after this long ('wait_timeout'"
+        " in the failures file). Default: no limit.",
+    )
+    poll: float = option(
+        "--poll",
+        type=click.FloatRange(min=0, min_open=True),
+        metavar="SECONDS",
+        default=DEFAULT_POLL,
+        show_default=True,
+        help="With --wait: how often the videos waited for are checked (together, one"
+        " list_videos request per 200; at most a quarter of the pacing).",
     )
     kind: str = option(
         "--kind",
@@ -213,6 +237,8 @@ class ExportOptions:
             )
         if self.status is not None and self.status.strip() == "":
             raise click.UsageError("--status must not be empty (use 'any' for every status)")
+        if self.wait_timeout is not None and not self.wait:
+            raise click.UsageError("--wait-timeout only applies with --wait")
         return checked
 
 
@@ -254,6 +280,7 @@ def export(ctx: click.Context, options: ExportOptions) -> None:
       memories-async export --all --kind both --out library.jsonl --rate 1
       memories-async export --ids ids.txt --format csv --out segments.csv
       memories-async export --ids library.jsonl.failures.tsv --out library.jsonl
+      memories-async export --ids uploaded.txt --wait --wait-timeout 3600 --out new.jsonl
     """
     invocation = ctx.find_object(Invocation)
     job = _ExportJob(options.check(), argv=None if invocation is None else invocation.argv)
@@ -281,6 +308,8 @@ class _ExportJob:
     argv: tuple[str, ...] | None
     redact: Redactor = attrs.field(factory=Redactor)
     stats: ExportStats = attrs.field(factory=ExportStats)
+    statuses: dict[str, str] | None = None
+    """The statuses a library listing gave (``--all``): then none is looked up."""
     _failure_notes: int = 0
 
     @property
@@ -302,7 +331,7 @@ class _ExportJob:
     def status(self) -> str | None:
         """The status ``--all`` lists (``None``: every status)."""
         if self.options.status is None:
-            return VideoStatus.PARSE.value
+            return None if self.options.wait else VideoStatus.PARSE.value
         status = self.options.status.strip()
         return None if status.lower() == "any" else status
 
@@ -395,8 +424,13 @@ class _ExportJob:
             return None, lambda _client: aiter_stream_ids(stream, path)
         status, unique_id = self.status, self.options.service.account.unique_id
         passed_over = self.stats.passed_over
+        statuses = self.statuses = {}
         return None, lambda client: library_video_nos(
-            client, status=status, unique_id=unique_id, passed_over=passed_over
+            client,
+            status=status,
+            unique_id=unique_id,
+            passed_over=passed_over,
+            statuses=statuses,
         )
 
     def _note_resume(self, display: ExportProgress, sink: Sink) -> None:
@@ -451,6 +485,10 @@ class _ExportJob:
                 failures=failures,
                 on_progress=display.update,
                 on_failure=lambda record: self._note_failure(display, record, failures),
+                wait=self.options.wait,
+                wait_timeout=self.options.wait_timeout,
+                poll=self.options.poll,
+                statuses=self.statuses,
             )
 
     def _note_failure(
