@@ -257,3 +257,52 @@ def test_a_killed_wait_export_resumes_without_duplicates(
     committed = ledger_count(out)
     assert committed == len(READY) + len(LATER)
     assert records(out) == Counter([*READY, *LATER])
+
+
+# -- --follow ----------------------------------------------------------------------------
+
+
+@pytest.mark.realtime
+def test_follow_exports_new_videos_until_sigterm(server: FakeServer, tmp_path: Path) -> None:
+    # READY and LATER are listed at once (status PARSE); BROKEN fails processing. Two
+    # videos are uploaded while the export follows the library: after 40 and 60 requests
+    # (each listing of the library is one).
+    for number in BROKEN:
+        server.library.replace(number, status="FAILED")
+    uploaded = [FakeVideo(f"VI83000000000000000{i}", visual=WORDS) for i in (1, 2)]
+    server.add_video(uploaded[0], after=40)
+    server.add_video(uploaded[1], after=60)
+    out = tmp_path / "out.jsonl"
+    log = tmp_path / "stderr.log"
+    args = ["export", "--all", "--follow", "--interval", "0.05", "--out", str(out)]
+    process = start(server, args, log)
+    everything = len(READY) + len(LATER) + len(uploaded)
+    wait_until(lambda: ledger_count(out) >= everything, process)
+    listings = server.stats.requests[Endpoint.LIST_VIDEOS]
+    wait_until(lambda: server.stats.requests[Endpoint.LIST_VIDEOS] >= listings + 2, process)
+    process.send_signal(signal.SIGTERM)
+    assert finish(process) == 130
+    text = log.read_text()
+    assert "interrupted: every transcript written so far is safe in" in text
+    assert "Traceback" not in text
+    assert KEY not in text
+    assert records(out) == Counter([*READY, *LATER, *(v.video_no for v in uploaded)])
+    assert ledger_count(out) == everything
+    # Idle rounds list the library and fetch nothing again.
+    assert server.stats.requests[Endpoint.VIDEO_TRANSCRIPTION] == everything
+
+
+def test_follow_needs_all_and_no_wait(server: FakeServer, tmp_path: Path) -> None:
+    out = str(tmp_path / "out.jsonl")
+    result = invoke(["export", READY[0], "--follow", "--out", out], server)
+    assert result.exit_code == 2
+    assert "--follow needs --all" in result.stderr
+    result = invoke(["export", "--all", "--follow", "--wait", "--out", out], server)
+    assert result.exit_code == 2
+    assert "give --follow or --wait, not both" in result.stderr
+    result = invoke(["export", "--all", "--interval", "5", "--out", out], server)
+    assert result.exit_code == 2
+    assert "--interval only applies with --follow" in result.stderr
+    result = invoke(["export", "--all", "--follow"], server)
+    assert result.exit_code == 2
+    assert "--follow" in result.stderr

@@ -80,6 +80,8 @@ from .exits import ExitCode, exit_codes
 from .options import argument, command, flag, group, option
 from .progress import ExportProgress, summary_table
 
+FOLLOW_INTERVAL = 60.0
+"""Seconds between two listings of ``--follow`` unless ``--interval`` says otherwise."""
 MAX_FAILURE_NOTES = 20
 """Failures printed one by one on stderr; the rest are only counted (and in the file)."""
 FORMATS = [fmt.value for fmt in ExportFormat]
@@ -105,6 +107,20 @@ class ExportOptions:
         metavar="STATUS",
         help="With --all: the status to list (default PARSE, the videos whose transcripts are"
         " ready, or with --wait 'any'; 'any' lists every status).",
+    )
+    follow: bool = flag(
+        "--follow",
+        help="With --all: keep the export current. List the library every --interval seconds"
+        " and export what is new, until interrupted (Ctrl-C or SIGTERM: exit 130, and a rerun"
+        " resumes). A video still processing is exported once listed as PARSE.",
+    )
+    interval: float | None = option(
+        "--interval",
+        type=click.FloatRange(min=0, min_open=True),
+        metavar="SECONDS",
+        default=None,
+        help=f"With --follow: seconds between two listings of the library (default"
+        f" {FOLLOW_INTERVAL:g}).",
     )
     wait: bool = flag(
         "--wait",
@@ -237,9 +253,27 @@ class ExportOptions:
             )
         if self.status is not None and self.status.strip() == "":
             raise click.UsageError("--status must not be empty (use 'any' for every status)")
+        checked.check_waiting()
+        return checked
+
+    def check_waiting(self) -> None:
+        """Raise :class:`click.UsageError` for ``--wait`` and ``--follow`` options that do
+        not go together (on checked options: ``--all`` implied by ``--demo`` is set)."""
         if self.wait_timeout is not None and not self.wait:
             raise click.UsageError("--wait-timeout only applies with --wait")
-        return checked
+        if self.interval is not None and not self.follow:
+            raise click.UsageError("--interval only applies with --follow")
+        if not self.follow:
+            return
+        if not self.all_videos:
+            raise click.UsageError("--follow needs --all: it follows the whole library")
+        if self.wait:
+            raise click.UsageError(
+                "give --follow or --wait, not both: --follow exports each video once a"
+                " listing shows it processed"
+            )
+        if self.to_stdout:
+            raise click.UsageError("--follow runs until stopped: pass --out to resume it")
 
 
 EXIT_MEANINGS = {
@@ -281,6 +315,7 @@ def export(ctx: click.Context, options: ExportOptions) -> None:
       memories-async export --ids ids.txt --format csv --out segments.csv
       memories-async export --ids library.jsonl.failures.tsv --out library.jsonl
       memories-async export --ids uploaded.txt --wait --wait-timeout 3600 --out new.jsonl
+      memories-async export --all --follow --interval 300 --out library.jsonl
     """
     invocation = ctx.find_object(Invocation)
     job = _ExportJob(options.check(), argv=None if invocation is None else invocation.argv)
@@ -474,6 +509,9 @@ class _ExportJob:
                 )
             client = await stack.enter_async_context(MemoriesClient(config=config))
             await check_rate_store(client)
+            if self.options.follow:
+                await self._follow(client, source, sink, failures, display)
+                return
             await export_to_sink(
                 client,
                 source(client),
@@ -490,6 +528,42 @@ class _ExportJob:
                 poll=self.options.poll,
                 statuses=self.statuses,
             )
+
+    async def _follow(
+        self,
+        client: MemoriesClient,
+        source: Callable[[MemoriesClient], AsyncIterator[IdItem]],
+        sink: Sink,
+        failures: FailureLog | None,
+        display: ExportProgress,
+    ) -> None:
+        """``--follow``: export the library, then what is new at every listing, until
+        cancelled (by a signal: see :func:`run_interruptible`)."""
+        interval = self.options.interval or FOLLOW_INTERVAL
+        stats = self.stats
+        while True:
+            stats.passed_over.clear()  # what this listing passes over, not every one's
+            stats.finished = None
+            before = stats.exported
+            await export_to_sink(
+                client,
+                source(client),
+                sink,
+                kinds=self.kinds,
+                max_concurrency=self.options.concurrency,
+                commit_interval=self.options.commit_interval,
+                stats=stats,
+                failures=failures,
+                on_progress=display.update,
+                on_failure=lambda record: self._note_failure(display, record, failures),
+                statuses=self.statuses,
+            )
+            if stats.exported > before:
+                display.note(
+                    f"following the library: {stats.exported - before} exported by this"
+                    f" listing, {stats.exported} in all; next listing in {interval:g}s"
+                )
+            await asyncio.sleep(interval)
 
     def _note_failure(
         self, display: ExportProgress, record: FailureRecord, failures: FailureLog | None
