@@ -123,6 +123,7 @@ def test_each_call_answers_as_the_async_client(
     assert video is not None
     assert video.video_no == number
     assert client.get_metadata("VI000000000000000000") is None
+    assert client.wait_until_ready(number, poll=0.01) == video
     assert client.list_unique_ids() == ("default",)
     with client.list_videos(page_size=3) as videos:
         assert isinstance(videos, SyncIterator)
@@ -139,6 +140,7 @@ def test_the_signatures_are_the_async_clients() -> None:
     for name in (
         "get_transcription",
         "get_metadata",
+        "wait_until_ready",
         "list_unique_ids",
         "list_videos",
         "fetch_transcriptions",
