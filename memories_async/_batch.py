@@ -94,7 +94,8 @@ class Failed:
     error: MemoriesError
     """The error of the last attempt."""
     attempts: int
-    """Attempts made; 0 for a malformed number, which is never sent."""
+    """Attempts made; 0 for a malformed number, which is never sent, and for a video that
+    a listing said is not ready (an export of ``--all --status any``)."""
     elapsed: float
     """Seconds from the first attempt to the last answer, retries included."""
 
@@ -549,12 +550,18 @@ class TranscriptBatch(Generic[T]):
                 self._on_event(BatchEvent(kind_of_event, number, kind, attempt, error))
 
         try:
-            transcript, attempts = await self._fetch(number, kind=kind, on_retry=on_retry)
             readiness = self._readiness
-            if readiness is not None and readiness.empty(transcript) and not is_public(number):
+            if readiness is not None and readiness.known_pending(number):
+                # A listing said the video is not ready: no request for its empty answer.
                 transcript, attempts = await self._when_ready(
-                    readiness, number, kind, (transcript, attempts), on_retry
+                    readiness, number, kind, None, on_retry
                 )
+            else:
+                transcript, attempts = await self._fetch(number, kind=kind, on_retry=on_retry)
+                if readiness is not None and readiness.empty(transcript) and not is_public(number):
+                    transcript, attempts = await self._when_ready(
+                        readiness, number, kind, (transcript, attempts), on_retry
+                    )
         except AccountError as error:
             if self._halt is None:
                 self._halt = AccountHaltedError(error)
@@ -583,17 +590,22 @@ class TranscriptBatch(Generic[T]):
         readiness: Readiness,
         number: str,
         kind: TranscriptKind,
-        answer: tuple[T, int],
+        answer: tuple[T, int] | None,
         on_retry: Callable[[MemoriesError, int, float], None],
     ) -> tuple[T, int]:
-        """The transcript of an empty answer: itself if its video is ready, else raise
-        that it is not, or (``wait``) wait for the video and fetch it again."""
-        attempts = answer[1]
+        """The transcript of an empty ``answer`` (``None``: of a video a listing said is not
+        ready, not asked for): the answer if its video is ready, else raise that it is
+        not, or (``wait``) wait for the video and fetch it (again)."""
+        attempts = 0 if answer is None else answer[1]
         status = await readiness.status(number)
         if status is None or status == READY:
+            if answer is None:  # pragma: no cover - a listing's pending video is not ready
+                return await self._fetch(number, kind=kind, on_retry=on_retry)
             return answer  # no speech (or a video this listing cannot see)
         if is_failed(status) or not readiness.wait:
-            raise not_ready_error(number, status)
+            error = not_ready_error(number, status)
+            error.attempts = attempts
+            raise error
         # Parked: its slots go to the jobs that can run; the window's too, unless the
         # outcomes are delivered in order (then the later ones wait for this one anyway).
         self._waiting += 1

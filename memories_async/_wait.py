@@ -161,6 +161,11 @@ class Readiness:
         if start > now:
             await asyncio.sleep(start - now)
 
+    def known_pending(self, video_no: str, /) -> bool:
+        """Whether a listing said that ``video_no`` is not ready (then its empty answer
+        need not be asked for)."""
+        return self.known is not None and video_no in self.known
+
     async def status(self, video_no: str, /) -> str | None:
         """The status of ``video_no`` (``None``: not found), looked up in bulk."""
         if self.known is not None:

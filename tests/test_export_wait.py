@@ -190,8 +190,11 @@ def test_all_with_wait_lists_every_status_and_waits(server: FakeServer, tmp_path
     result = invoke(args, server)
     assert result.exit_code == 1
     assert records(out) == Counter([*READY, *LATER])
-    # The listing gave the statuses: no lookup beyond it and the polls.
+    # The listing gave the statuses: no lookup beyond it and the polls, and no request
+    # for the empty answer of a video it listed as processing.
     assert server.stats.requests[Endpoint.GET_METADATA] == 0
+    for number in [*LATER, *BROKEN]:
+        assert server.stats.requests_by_video[number] == (1 if number in LATER else 0)
 
 
 # -- a real process, killed ------------------------------------------------------------
