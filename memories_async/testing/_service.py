@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import heapq
 import itertools
 import math
@@ -353,13 +354,48 @@ class FakeService:
             return
         self._at(after, lambda: self.library.add(video))
 
+    def upload_every(self, seconds: float, /, *, processing: float | None = None) -> None:
+        """Upload a new video every ``seconds`` of the service's clock, for as long as it runs.
+
+        Each is newer than every video of the library (listed first), numbered
+        ``VI9`` and 17 digits from 1 on, with generated transcripts; it is ready at once,
+        or with ``processing`` in status ``UNPARSE`` for that many seconds. Uploads are
+        made as requests arrive: those due meanwhile all at once.
+        """
+        if not seconds > 0:
+            msg = f"'seconds' must be > 0, got {seconds}"
+            raise ValueError(msg)
+        counter = itertools.count(1)
+        newest = max((video.create_time for video in self.library), default=0)
+        marker = Generated(self.seed)
+
+        def upload(due: float) -> None:
+            number = next(counter)
+            video = FakeVideo(
+                f"VI9{number:017d}",
+                create_time=newest + 1000 * number,
+                visual=marker,
+                audio=marker,
+            )
+            if video.video_no not in self.library:
+                self.library.add(video)
+                if processing:
+                    self.processing(video.video_no, ready_after=processing)
+            self._at_time(due + seconds, functools.partial(upload, due + seconds))
+
+        start = self._clock() + seconds
+        self._at_time(start, functools.partial(upload, start))
+
     @property
     def scheduled(self) -> int:
         """How many changes of :meth:`processing` and :meth:`add_video` are still to come."""
         return len(self._schedule)
 
     def _at(self, delay: float, change: Callable[[], object]) -> None:
-        heapq.heappush(self._schedule, (self._clock() + delay, next(self._order), change))
+        self._at_time(self._clock() + delay, change)
+
+    def _at_time(self, due: float, change: Callable[[], object]) -> None:
+        heapq.heappush(self._schedule, (due, next(self._order), change))
 
     def _apply_due(self) -> None:
         """Make the scheduled changes whose time has come, in the order they are due."""

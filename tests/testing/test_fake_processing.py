@@ -8,7 +8,15 @@ import pytest
 import pytest_asyncio
 
 from memories_async import MemoriesClient, VideoStatus
-from memories_async.testing import FakeLibrary, FakeSegment, FakeServer, FakeVideo
+from memories_async.testing import (
+    FakeLibrary,
+    FakeSegment,
+    FakeServer,
+    FakeServerOptions,
+    FakeVideo,
+    build_fake_server,
+)
+from memories_async.testing._options import command_line, options_from
 from memories_async.testing._pytest_plugin import open_client
 
 KNOWN = "VI500000000000000001"
@@ -114,3 +122,39 @@ def test_bad_schedules_are_refused() -> None:
     with pytest.raises(ValueError, match="already in the library"):
         server.add_video(FakeVideo(KNOWN), after=1)
     assert server.library[KNOWN].status == "PARSE"
+
+
+@pytest.mark.asyncio
+async def test_uploads_arrive_every_interval_and_are_processed(
+    client: MemoriesClient, server: FakeServer, clock: Clock
+) -> None:
+    server.upload_every(10.0, processing=5.0)
+    assert [v.video_no async for v in client.list_videos()] == [KNOWN]
+    clock.now += 10.0
+    first = "VI900000000000000001"
+    assert [v.video_no async for v in client.list_videos()] == [first, KNOWN]
+    assert await status(client, first) == "UNPARSE"
+    clock.now += 15.0  # the first is processed; the second is uploaded, the third not yet
+    listed = [v async for v in client.list_videos()]
+    assert [(v.video_no, str(v.status)) for v in listed] == [
+        ("VI900000000000000002", "UNPARSE"),
+        (first, "PARSE"),
+        (KNOWN, "PARSE"),
+    ]
+    clock.now += 25.0  # three more were due meanwhile (at 130, 140, 150): all come at once
+    assert len([v async for v in client.list_videos()]) == 6
+    with pytest.raises(ValueError, match="'seconds' must be > 0"):
+        server.upload_every(0)
+
+
+def test_the_options_script_processing_and_uploads() -> None:
+    options = FakeServerOptions(videos=200, processing=30.0, arrivals=60.0)
+    server = build_fake_server(options)
+    pending = [v for v in server.library if v.status == "UNPARSE"]
+    assert pending
+    assert server.scheduled == len(pending) + 1  # each finishes, and the next upload
+    assert options.to_argv()[-4:] == ["--processing", "30.0", "--arrivals", "60.0"]
+    parsed = command_line().parse_args(["--processing", "30", "--arrivals", "60"])
+    assert options_from(parsed).processing == 30.0
+    with pytest.raises(ValueError, match="'arrivals' must be > 0"):
+        FakeServerOptions(arrivals=0)
