@@ -24,6 +24,12 @@ A task per job rather than a pool of long-lived workers: measured against the
 fake server, a pool pulling jobs from a queue cost about 20 µs more CPU per
 transcript than a task per job.
 
+An empty answer may be of a video still being processed: a batch given a
+:class:`~memories_async._wait.Readiness` (every batch the client makes) asks it for
+the video's status before taking the answer for an empty transcript, and with
+``wait`` parks the job, its slots given back, until the video is ready (see
+``_wait``). The check costs a job nothing but a test of its answer.
+
 One bad video never stops the batch: it becomes a :class:`Failed` outcome.
 Only an account-wide error (bad key, no credits, disabled account) stops it,
 raising :class:`~memories_async.AccountHaltedError` once the outcomes finished

@@ -256,7 +256,9 @@ class MemoriesClient:
         public endpoints, without ``unique_id``; pass ``public`` to choose
         explicitly. A video with nothing to give (not processed yet, no
         speech, or read under another ``unique_id``) yields an empty
-        :class:`Transcript`, not an error.
+        :class:`Transcript`, not an error: a batch (:meth:`fetch_transcriptions`)
+        tells a video not ready from one without speech, and :meth:`wait_until_ready`
+        waits for one.
 
         ``on_retry(error, attempt, wait)`` is called before each retry, with
         the error of the attempt that failed, its number (from 1) and the

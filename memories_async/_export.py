@@ -46,6 +46,7 @@ from ._batch import (
     Failed,
     Fetched,
     LatencyHistogram,
+    TranscriptBatch,
     batch_kinds,
     jobs_of,
 )
@@ -439,7 +440,7 @@ class _ExportRun:
         self.seen = {kind: NumberSet() for kind in TranscriptKind}
         self.lines = sink.format is ExportFormat.JSONL
         self.readiness: Readiness | None = None
-        self.batch: Any = None
+        self.batch: TranscriptBatch[Transcript | _Line] | None = None
 
     async def run(
         self,
