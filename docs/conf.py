@@ -121,6 +121,8 @@ nitpick_ignore_regex = [
     # The OpenTelemetry providers of MemoriesClient(tracer_provider=, meter_provider=),
     # imported for type checkers only (the otel extra is optional).
     (r"py:class", r"(opentelemetry\..*\.)?(TracerProvider|MeterProvider)"),
+    # What the client gives a batch to tell the empty answers of videos not ready.
+    (r"py:class", r"memories_async\._wait\.Readiness"),
 ]
 
 # -- HTML ------------------------------------------------------------------------------

@@ -24,6 +24,12 @@ A task per job rather than a pool of long-lived workers: measured against the
 fake server, a pool pulling jobs from a queue cost about 20 µs more CPU per
 transcript than a task per job.
 
+An empty answer may be of a video still being processed: a batch given a
+:class:`~memories_async._wait.Readiness` (every batch the client makes) asks it for
+the video's status before taking the answer for an empty transcript, and with
+``wait`` parks the job, its slots given back, until the video is ready (see
+``_wait``). The check costs a job nothing but a test of its answer.
+
 One bad video never stops the batch: it becomes a :class:`Failed` outcome.
 Only an account-wide error (bad key, no credits, disabled account) stops it,
 raising :class:`~memories_async.AccountHaltedError` once the outcomes finished
@@ -54,7 +60,8 @@ import attrs
 
 from ._errors import AccountError, AccountHaltedError, InvalidVideoNumberError, MemoriesError
 from ._models import Transcript, TranscriptKind
-from ._protocol import check_video_no
+from ._protocol import check_video_no, is_public
+from ._wait import READY, Readiness, is_failed, not_ready_error
 
 T = TypeVar("T")
 D = TypeVar("D")
@@ -93,7 +100,8 @@ class Failed:
     error: MemoriesError
     """The error of the last attempt."""
     attempts: int
-    """Attempts made; 0 for a malformed number, which is never sent."""
+    """Attempts made; 0 for a malformed number, which is never sent, and for a video that
+    a listing said is not ready (an export of ``--all --status any``)."""
     elapsed: float
     """Seconds from the first attempt to the last answer, retries included."""
 
@@ -173,6 +181,10 @@ class EventType(enum.StrEnum):
     STARTED = "started"
     RETRIED = "retried"
     RATE_LIMITED = "rate_limited"
+    WAITING = "waiting"
+    """The video is still being processed: the job waits for it (``wait=True``)."""
+    READY = "ready"
+    """The video a job waited for is ready: its transcript is fetched again."""
     SUCCEEDED = "succeeded"
     FAILED = "failed"
 
@@ -247,6 +259,8 @@ class BatchStats:
     latency_p50: float | None
     latency_p95: float | None
     latency_p99: float | None
+    waiting: int = 0
+    """Jobs waiting for their video to finish processing (``wait=True``)."""
 
     @property
     def done(self) -> int:
@@ -308,8 +322,12 @@ class TranscriptBatch(Generic[T]):
         prepare: Callable[[int], None] | None = None,
         latency: LatencyHistogram | None = None,
         on_close: Callable[[TranscriptBatch[T]], None] | None = None,
+        readiness: Readiness | None = None,
     ) -> None:
         self._fetch = fetch
+        # Set when empty answers are checked against the video's status (see _wait).
+        self._readiness = readiness
+        self._waiting = 0
         self._prepare = prepare
         self._on_close = on_close
         self._input = jobs
@@ -382,6 +400,8 @@ class TranscriptBatch(Generic[T]):
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+        if self._readiness is not None:
+            await self._readiness.aclose()
         on_close, self._on_close = self._on_close, None
         if on_close is not None and self._started:
             on_close(self)
@@ -453,6 +473,7 @@ class TranscriptBatch(Generic[T]):
             latency_p50=self._latency.percentile(50),
             latency_p95=self._latency.percentile(95),
             latency_p99=self._latency.percentile(99),
+            waiting=self._waiting,
         )
 
     # -- tasks ----------------------------------------------------------------------
@@ -540,7 +561,18 @@ class TranscriptBatch(Generic[T]):
                 self._on_event(BatchEvent(kind_of_event, number, kind, attempt, error))
 
         try:
-            transcript, attempts = await self._fetch(number, kind=kind, on_retry=on_retry)
+            readiness = self._readiness
+            if readiness is not None and readiness.known_pending(number):
+                # A listing said the video is not ready: no request for its empty answer.
+                transcript, attempts = await self._when_ready(
+                    readiness, number, kind, None, on_retry
+                )
+            else:
+                transcript, attempts = await self._fetch(number, kind=kind, on_retry=on_retry)
+                if readiness is not None and readiness.empty(transcript) and not is_public(number):
+                    transcript, attempts = await self._when_ready(
+                        readiness, number, kind, (transcript, attempts), on_retry
+                    )
         except AccountError as error:
             if self._halt is None:
                 self._halt = AccountHaltedError(error)
@@ -563,6 +595,51 @@ class TranscriptBatch(Generic[T]):
         if self._on_event is not None:
             self._on_event(BatchEvent(EventType.SUCCEEDED, number, kind, attempts, None, elapsed))
         return fetched
+
+    async def _when_ready(
+        self,
+        readiness: Readiness,
+        number: str,
+        kind: TranscriptKind,
+        answer: tuple[T, int] | None,
+        on_retry: Callable[[MemoriesError, int, float], None],
+    ) -> tuple[T, int]:
+        """The transcript of an empty ``answer`` (``None``: of a video a listing said is not
+        ready, not asked for): the answer if its video is ready, else raise that it is
+        not, or (``wait``) wait for the video and fetch it (again)."""
+        attempts = 0 if answer is None else answer[1]
+        status = await readiness.status(number)
+        if status is None or status == READY:
+            if answer is None:  # pragma: no cover - a listing's pending video is not ready
+                return await self._fetch(number, kind=kind, on_retry=on_retry)
+            return answer  # no speech (or a video this listing cannot see)
+        if is_failed(status) or not readiness.wait:
+            error = not_ready_error(number, status)
+            error.attempts = attempts
+            raise error
+        # Parked: its slots go to the jobs that can run; the window's too, unless the
+        # outcomes are delivered in order (then the later ones wait for this one anyway).
+        self._waiting += 1
+        self._in_flight -= 1
+        self._running_slots.release()
+        window = not self._ordered
+        if window:
+            self._window.release()
+        if self._on_event is not None:
+            self._on_event(BatchEvent(EventType.WAITING, number, kind, attempts))
+        try:
+            await readiness.until_ready(number, status)
+        finally:
+            self._waiting -= 1
+            self._in_flight += 1
+            if not self._finished:
+                if window:
+                    await self._window.acquire()
+                await self._running_slots.acquire()
+        if self._on_event is not None:
+            self._on_event(BatchEvent(EventType.READY, number, kind, attempts))
+        transcript, more = await self._fetch(number, kind=kind, on_retry=on_retry)
+        return transcript, attempts + more
 
     def _stop_feeding(self) -> None:
         # Start no more jobs; those running finish and deliver their outcomes.

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import math
 import time
@@ -27,6 +28,7 @@ import attrs
 from ._batch import Failed
 from ._client import MemoriesClient
 from ._config import Config
+from ._converter import structure_transcript
 from ._errors import APIError, HTTPStatusError, MemoriesError
 from ._models import TranscriptKind
 
@@ -163,8 +165,13 @@ async def measure_level(
     errors: Counter[str] = Counter()
     attempts = failed_rate_limited = 0
     async with MemoriesClient(config=config) as client:
-        batch = client.fetch_transcriptions(
-            numbers, kind=kind, max_concurrency=concurrency, dedupe=False
+        # The batch of fetch_transcriptions without its status lookups of empty answers:
+        # a level measures transcript requests, and only those.
+        fetch = functools.partial(
+            client._fetch_answer, unique_id=None, public=None, structure=structure_transcript
+        )
+        batch = client._batch(
+            fetch, numbers, kinds=(TranscriptKind(kind),), max_concurrency=concurrency, dedupe=False
         )
         started = time.monotonic()
         async with batch:

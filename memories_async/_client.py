@@ -30,6 +30,7 @@ from ._ratestore import open_rate_store, quota_key
 from ._retry import OnRetry, Retrying
 from ._telemetry import Telemetry, resolve
 from ._transport import Transport, answer_data, log_attempt, new_session
+from ._wait import DEFAULT_POLL, Readiness, wait_until_ready
 
 if TYPE_CHECKING:
     from opentelemetry.metrics import MeterProvider
@@ -283,7 +284,9 @@ class MemoriesClient:
         public endpoints, without ``unique_id``; pass ``public`` to choose
         explicitly. A video with nothing to give (not processed yet, no
         speech, or read under another ``unique_id``) yields an empty
-        :class:`Transcript`, not an error.
+        :class:`Transcript`, not an error: a batch (:meth:`fetch_transcriptions`)
+        tells a video not ready from one without speech, and :meth:`wait_until_ready`
+        waits for one.
 
         ``on_retry(error, attempt, wait)`` is called before each retry, with
         the error of the attempt that failed, its number (from 1) and the
@@ -427,6 +430,9 @@ class MemoriesClient:
         dedupe: bool = True,
         unique_id: str | None = None,
         on_event: Callable[[BatchEvent], None] | None = None,
+        wait: bool = False,
+        wait_timeout: float | None = None,
+        poll: float = DEFAULT_POLL,
     ) -> TranscriptBatch[Transcript]:
         """Fetch the transcripts of many videos concurrently; outcomes arrive as they complete.
 
@@ -465,6 +471,19 @@ class MemoriesClient:
         in the kinds' order). Outcomes carry their ``video_no`` and ``kind``:
         match them by those, not by position.
         ``on_event`` receives a :class:`BatchEvent` per step of every job.
+
+        A video still being processed has no transcript yet, and the service answers an
+        empty one, as for a video without speech: the batch looks up the status of the
+        videos of empty answers (in bulk, one ``list_videos`` request for up to 200), and
+        a video that is not ready becomes a :class:`Failed` outcome with
+        :class:`VideoNotReadyError`, one whose processing failed with
+        :class:`ProcessingFailedError`, never an empty transcript. With ``wait=True``, a
+        job whose video is not ready waits for it instead, giving its slot to the others,
+        and is fetched as soon as the video is ready: the videos waited for are checked
+        together every ``poll`` seconds (one ``list_videos`` request per 200, and at most
+        a quarter of the governor's pacing), for at most ``wait_timeout`` seconds each
+        (``None``: no limit; then :class:`WaitTimeoutError`). ``stats().waiting`` counts
+        the jobs waiting; ``on_event`` receives ``waiting`` and ``ready`` events.
         """
         if isinstance(video_nos, str | bytes):
             raise TypeError(
@@ -484,6 +503,14 @@ class MemoriesClient:
             ordered=ordered,
             dedupe=dedupe,
             on_event=on_event,
+            readiness=Readiness(
+                self,
+                unique_id=_unique_id(unique_id, self._config.unique_id),
+                empty=_is_empty,
+                wait=wait,
+                poll=poll,
+                timeout=wait_timeout,
+            ),
         )
 
     def _batch(
@@ -498,10 +525,12 @@ class MemoriesClient:
         dedupe: bool = True,
         on_event: Callable[[BatchEvent], None] | None = None,
         latency: LatencyHistogram | None = None,
+        readiness: Readiness | None = None,
     ) -> TranscriptBatch[T]:
         """A batch of ``jobs`` that calls ``fetch(video_no, kind=, on_retry=)`` for each,
         with this client's connection pool sized for ``max_concurrency``; ``latency``
-        is the histogram its answers' latencies go to (its own by default)."""
+        is the histogram its answers' latencies go to (its own by default); ``readiness``
+        tells the empty answers of videos not ready from true empty transcripts."""
         if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int):
             raise TypeError(f"'max_concurrency' must be an int, got {max_concurrency!r}")
         if max_concurrency < 1:
@@ -522,6 +551,7 @@ class MemoriesClient:
             prepare=prepare,
             latency=latency,
             on_close=on_close,
+            readiness=readiness,
         )
 
     async def gather_transcriptions(
@@ -548,6 +578,37 @@ class MemoriesClient:
         )
         async with batch:
             return await batch.collect()
+
+    async def wait_until_ready(
+        self,
+        video_no: str,
+        /,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109 - a deadline for the whole wait
+        poll: float = 5.0,
+        unique_id: str | None = None,
+    ) -> Video:
+        """Wait until a video is processed (status ``PARSE``) and return it::
+
+            video = await client.wait_until_ready(video_no, timeout=600)
+            transcript = await client.get_transcription(video.video_no)
+
+        Checks the status with :meth:`get_metadata` (whose quota is the lowest of the
+        API, about 1 QPS) every ``poll`` seconds at first, then less and less often (by
+        half as long again each time, up to a minute), every check going through the
+        client's rate governor. Raises :class:`ProcessingFailedError` (naming the status)
+        when the processing fails, :class:`VideoNotFoundError` for an unknown number, and
+        :class:`WaitTimeoutError` once ``timeout`` seconds have passed (``None``: no
+        limit). Cancelling it leaves nothing behind. For many videos, a batch's
+        ``wait=True`` is cheaper (see :meth:`fetch_transcriptions`).
+        """
+        return await wait_until_ready(
+            self,
+            video_no,
+            unique_id=_unique_id(unique_id, None),
+            timeout=timeout,
+            poll=poll,
+        )
 
     async def list_unique_ids(self) -> tuple[str, ...]:
         """The ``unique_id`` namespaces the account has used."""
@@ -721,3 +782,7 @@ class MemoriesClient:
                 governor.pause(retry_after)
         if isinstance(exc, AccountError) and self._root._fatal is None:
             self._root._fatal = exc
+
+
+def _is_empty(transcript: Transcript) -> bool:
+    return transcript.is_empty

@@ -20,7 +20,11 @@
     │       ├── InsufficientCreditsError  "0402"
     │       ├── AccountDisabledError   "0403"
     │       └── PermissionDeniedError  "9009"
-    └── AccountHaltedError             a batch stopped because of an AccountError; .cause
+    ├── AccountHaltedError             a batch stopped because of an AccountError; .cause
+    ├── VideoNotReadyError             the video is still being processed; .status
+    │   └── WaitTimeoutError           still not ready when the wait's timeout ran out
+    ├── ProcessingFailedError          the video's processing failed; .status
+    └── VideoNotFoundError             no such video (in this namespace)
 
 Each error says whether retrying the same call may succeed (``retryable``),
 whether it is a rate-limit answer (``rate_limited``) and whether it condemns
@@ -300,6 +304,57 @@ class AccountHaltedError(MemoriesError):
     def __init__(self, cause: AccountError) -> None:
         super().__init__(f"batch stopped: {cause}")
         self.cause = cause
+
+
+class VideoNotReadyError(MemoriesError):
+    """The video is still being processed: its transcripts do not exist yet.
+
+    ``status`` is the status the service gave (``UNPARSE``, or a word this client does not
+    know). The service answers an empty transcript for such a video, which a batch does
+    not take for a finished one: wait for it (``wait=True``,
+    :meth:`~memories_async.MemoriesClient.wait_until_ready`) or fetch it again later.
+    """
+
+    def __init__(self, status: str, *, video_no: str | None = None) -> None:
+        super().__init__(
+            f"the video is not ready (status {status}): its transcripts do not exist yet;"
+            " wait for it or fetch it again later",
+            video_no=video_no,
+        )
+        self.status = status
+
+
+class WaitTimeoutError(VideoNotReadyError):
+    """The video was still not ready when the wait's ``timeout`` ran out."""
+
+    def __init__(self, status: str, *, timeout: float, video_no: str | None = None) -> None:
+        super().__init__(status, video_no=video_no)
+        self.message = (
+            f"the video was still not ready (status {status}) after waiting {timeout:g} seconds"
+        )
+        self.timeout = timeout
+
+
+class ProcessingFailedError(MemoriesError):
+    """The video's processing failed (``PARSE_ERROR``, ``FAIL``, ``FAILED``): its
+    transcripts will never come; ``status`` is the word the service gave."""
+
+    def __init__(self, status: str, *, video_no: str | None = None) -> None:
+        super().__init__(
+            f"the video's processing failed (status {status}): it has no transcripts;"
+            " upload it again",
+            video_no=video_no,
+        )
+        self.status = status
+
+
+class VideoNotFoundError(MemoriesError):
+    """The service knows no video of this number (in this ``unique_id`` namespace)."""
+
+    def __init__(self, *, video_no: str | None = None) -> None:
+        super().__init__(
+            "no such video (check the number and the unique_id namespace)", video_no=video_no
+        )
 
 
 API_ERRORS_BY_CODE: dict[str, type[APIError]] = {

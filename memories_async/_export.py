@@ -46,12 +46,13 @@ from ._batch import (
     Failed,
     Fetched,
     LatencyHistogram,
+    TranscriptBatch,
     batch_kinds,
     jobs_of,
 )
 from ._client import MemoriesClient
 from ._converter import live_rows, structure_transcript
-from ._errors import MemoriesError
+from ._errors import MemoriesError, ProcessingFailedError, VideoNotReadyError
 from ._formats import ExportFormat, jsonl_line_of_rows
 from ._ids import IdItem, NumberSet, aiter_numbers, iter_id_lines
 from ._models import Transcript, TranscriptKind, VideoStatus
@@ -67,6 +68,7 @@ from ._sinks import (
     one_line,
     open_sink,
 )
+from ._wait import DEFAULT_POLL, READY, Readiness
 
 logger = logging.getLogger("memories_async.export")
 
@@ -102,6 +104,15 @@ class ExportStats:
     """Items of the input that named one (video, kind) pair, such as the lines of a
     failures file given back to ``--ids``."""
     failed: int = 0
+    not_ready: int = 0
+    """Failures of videos still being processed (without ``wait``, or when the wait ran
+    out): a rerun fetches them again."""
+    processing_failed: int = 0
+    """Failures of videos whose processing failed (found when their answer was empty)."""
+    waiting: int = 0
+    """(video, kind) pairs waiting for their video to finish processing, now."""
+    waited: int = 0
+    """Pairs that waited for their video, then were fetched."""
     passed_over: dict[str, int] = attrs.field(factory=dict)
     """Videos of a library listing (``--all``) not exported because they are in another
     status than the one listed, by status word: still processing (``UNPARSE``) or failed
@@ -183,6 +194,7 @@ async def library_video_nos(
     status: str | None,
     unique_id: str | None = None,
     passed_over: dict[str, int] | None = None,
+    statuses: dict[str, str] | None = None,
 ) -> AsyncGenerator[str, None]:
     """Yield the number of every video of the library, page by page, lazily.
 
@@ -190,7 +202,9 @@ async def library_video_nos(
     ready); ``None`` lists every video. With a ``passed_over`` mapping, the listing is of
     every video, filtered here: the videos in another status are counted in it, by status
     word (``{"UNPARSE": 20, "FAILED": 7}``), so that a summary can say why they were not
-    exported.
+    exported. With a ``statuses`` mapping, the status of every video yielded that is not
+    ``PARSE`` is kept in it, so that the export knows, without asking, which empty
+    answers are of videos not ready.
     """
     count = passed_over is not None and status is not None
     videos = client.list_videos(status=None if count else status, unique_id=unique_id)
@@ -201,6 +215,8 @@ async def library_video_nos(
                 word = str(video.status)
                 passed_over[word] = passed_over.get(word, 0) + 1
                 continue
+            if statuses is not None and video.status != READY:
+                statuses[video.video_no] = str(video.status)
             yield video.video_no
     finally:
         close = getattr(videos, "aclose", None)
@@ -223,6 +239,10 @@ async def export_to_sink(
     heartbeat: float | None = 1.0,
     commit_every: int = COMMIT_EVERY,
     commit_interval: float = COMMIT_INTERVAL,
+    wait: bool = False,
+    wait_timeout: float | None = None,
+    poll: float = DEFAULT_POLL,
+    statuses: Mapping[str, str] | None = None,
 ) -> ExportStats:
     """Fetch the transcripts of ``video_nos`` in every kind of ``kinds`` and commit them.
 
@@ -236,6 +256,13 @@ async def export_to_sink(
 
     The input is read lazily, as the fetching needs it: ``stats.total`` is set once it is
     read to its end, unless the caller counted it beforehand.
+
+    An empty answer is committed only when its video is ready (status ``PARSE``): the
+    statuses come from ``statuses`` when given (the listing's: every number absent from
+    it is ready), else from bulk lookups. A video not ready is a failure (``not_ready``,
+    ``processing_failed``), never recorded as done, so a rerun fetches it again; with
+    ``wait`` its pairs wait for it (at most ``wait_timeout`` seconds, checked every
+    ``poll``) and are committed as soon as it is ready.
 
     Records are made durable in groups, off the event loop (:meth:`Sink.sync` in a worker
     thread): after ``commit_every`` records or ``commit_interval`` seconds, whichever comes
@@ -266,6 +293,15 @@ async def export_to_sink(
         commit_every=commit_every,
         commit_interval=commit_interval,
     )
+    run.readiness = Readiness(
+        client,
+        unique_id=client.config.unique_id,
+        empty=_is_empty_result,
+        wait=wait,
+        poll=poll,
+        timeout=wait_timeout,
+        known=statuses,
+    )
     telemetry = client._observer()
     if telemetry is None:
         await run.run(video_nos, max_concurrency, heartbeat)
@@ -291,6 +327,9 @@ async def export_transcripts(
     on_progress: Callable[[ExportStats], None] | None = None,
     on_failure: Callable[[FailureRecord], None] | None = None,
     commit_interval: float = COMMIT_INTERVAL,
+    wait: bool = False,
+    wait_timeout: float | None = None,
+    poll: float = DEFAULT_POLL,
 ) -> ExportStats:
     """Export transcripts to a file or directory with the command line's guarantees.
 
@@ -319,6 +358,12 @@ async def export_transcripts(
     is written then), :class:`~memories_async.AccountHaltedError` when an
     account-wide error stops the export (what was written stays), and
     :class:`OSError` when writing fails; rerunning resumes after any of them.
+
+    A video still being processed is never written as an empty transcript: it is a
+    failure (code ``not_ready``; ``processing_failed`` when its processing failed), which
+    the next run fetches again. With ``wait=True`` the export waits for such videos instead
+    (for at most ``wait_timeout`` seconds, checking every ``poll`` seconds, together) and
+    writes each as soon as it is ready.
     """
     try:
         fmt = ExportFormat(format)
@@ -348,6 +393,9 @@ async def export_transcripts(
             on_progress=on_progress,
             on_failure=on_failure,
             commit_interval=commit_interval,
+            wait=wait,
+            wait_timeout=wait_timeout,
+            poll=poll,
         )
     return stats
 
@@ -399,6 +447,8 @@ class _ExportRun:
         self.on_failure = on_failure
         self.seen = {kind: NumberSet() for kind in TranscriptKind}
         self.lines = sink.format is ExportFormat.JSONL
+        self.readiness: Readiness | None = None
+        self.batch: TranscriptBatch[Transcript | _Line] | None = None
 
     async def run(
         self,
@@ -418,7 +468,9 @@ class _ExportRun:
             max_concurrency=max_concurrency,
             dedupe=False,  # done by jobs(), which sees the sink too
             latency=self.stats.latency,
+            readiness=self.readiness,
         )
+        self.batch = batch
         helpers = [asyncio.create_task(self.committer(), name="memories-async-commit")]
         try:
             async with batch:
@@ -470,6 +522,9 @@ class _ExportRun:
         stats to ``on_progress``."""
         governor = self.client.governor
         self.stats.pacing = governor.rate
+        if self.batch is not None and self.readiness is not None:
+            self.stats.waiting = self.batch._waiting
+            self.stats.waited = self.readiness.readied
         if refused:
             self.stats.rate_limited = governor.stats().refused
         if self.on_progress is not None:
@@ -501,6 +556,10 @@ class _ExportRun:
         self.stats.retries += max(outcome.attempts - 1, 0)
         if not isinstance(outcome, Fetched):
             error = outcome.error
+            if isinstance(error, VideoNotReadyError):
+                self.stats.not_ready += 1
+            elif isinstance(error, ProcessingFailedError):
+                self.stats.processing_failed += 1
             code = failure_code(error)
             self.fail(outcome.video_no, outcome.kind, code, outcome.attempts, str(error))
             return
@@ -589,6 +648,9 @@ def summary_data(
         "failed": stats.failed,
         "not_ready": passed_over_count(stats.passed_over, processing_failed=False),
         "processing_failed": passed_over_count(stats.passed_over, processing_failed=True),
+        "failed_not_ready": stats.not_ready,
+        "failed_processing": stats.processing_failed,
+        "waited": stats.waited,
         "passed_over": dict(sorted(stats.passed_over.items())),
         "duplicates": stats.duplicates,
         "pairs": stats.pairs,
@@ -623,6 +685,10 @@ def passed_over_count(passed_over: Mapping[str, int], /, *, processing_failed: b
         for word, number in passed_over.items()
         if (word.upper() in PROCESSING_FAILED) == processing_failed
     )
+
+
+def _is_empty_result(result: Transcript | _Line, /) -> bool:
+    return result.empty if isinstance(result, _Line) else result.is_empty
 
 
 def _rounded(value: float | None) -> float | None:

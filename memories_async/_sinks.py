@@ -97,8 +97,12 @@ from ._errors import (
     HTTPStatusError,
     InvalidVideoNumberError,
     MemoriesError,
+    ProcessingFailedError,
     RequestTimeoutError,
     TransportError,
+    VideoNotFoundError,
+    VideoNotReadyError,
+    WaitTimeoutError,
 )
 from ._formats import (
     CSV_HEADER,
@@ -213,7 +217,10 @@ def _utf8(text: str) -> bytes:
 def failure_code(error: BaseException, /) -> str:
     """A short code for the failures file: the API code, ``http_503``, ``timeout``...
 
-    ``render`` stands for a transcript that arrived but could not be written in the format.
+    ``render`` stands for a transcript that arrived but could not be written in the format;
+    ``not_ready``, ``wait_timeout``, ``processing_failed`` and ``not_found`` for a video
+    still being processed, still so when the wait ran out, whose processing failed, or
+    that disappeared while waited for.
     """
     if isinstance(error, APIError):
         return error.code or "api"
@@ -226,6 +233,10 @@ def failure_code(error: BaseException, /) -> str:
 
 
 _FAILURE_CODES: tuple[tuple[type[MemoriesError], str], ...] = (
+    (WaitTimeoutError, "wait_timeout"),
+    (VideoNotReadyError, "not_ready"),
+    (ProcessingFailedError, "processing_failed"),
+    (VideoNotFoundError, "not_found"),
     (RequestTimeoutError, "timeout"),
     (TransportError, "transport"),
     (DecodeError, "decode"),

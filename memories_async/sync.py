@@ -468,6 +468,7 @@ class SyncMemoriesClient:
 
     get_transcription = _blocking(MemoriesClient.get_transcription)
     get_metadata = _blocking(MemoriesClient.get_metadata)
+    wait_until_ready = _blocking(MemoriesClient.wait_until_ready)
     list_unique_ids = _blocking(MemoriesClient.list_unique_ids)
     gather_transcriptions = _blocking(MemoriesClient.gather_transcriptions)
     export_transcripts = _blocking(_export.export_transcripts)

@@ -62,6 +62,11 @@ async def server(library: FakeLibrary) -> AsyncIterator[FakeServer]:
         yield s
 
 
+def ready(library: FakeLibrary) -> list[str]:
+    """The numbers of the videos in status PARSE (the others are not ready: see test_wait)."""
+    return [v.video_no for v in library if v.status == "PARSE"]
+
+
 def leftover_tasks() -> list[asyncio.Task[Any]]:
     """Tasks of the batch engine still alive (the fake server's own tasks are not ours)."""
     return [t for t in asyncio.all_tasks() if t.get_name().startswith("memories-async")]
@@ -80,7 +85,7 @@ def expected_segments(library: FakeLibrary, video_no: str, kind: str = "visual")
 
 
 async def test_faulty_server_every_transcript_exactly_once(library: FakeLibrary) -> None:
-    ids = [v.video_no for v in library]
+    ids = ready(library)
     doomed = set(ids[:5])
     faults = [
         FaultRule(FaultKind.HTTP_503, video_nos=doomed),
@@ -112,7 +117,7 @@ async def test_faulty_server_every_transcript_exactly_once(library: FakeLibrary)
 
 
 async def test_concurrency_never_exceeds_the_bound(library: FakeLibrary) -> None:
-    ids = [v.video_no for v in library][:300]
+    ids = ready(library)[:300]
     latency = Latency.uniform(0.001, 0.01)
     async with FakeServer(library, latency=latency) as server, client_for(server) as client:
         async with client.fetch_transcriptions(ids, max_concurrency=7) as batch:
@@ -126,7 +131,7 @@ async def test_concurrency_never_exceeds_the_bound(library: FakeLibrary) -> None
 async def test_duplicates_fetched_once_and_invalid_ids_fail(
     server: FakeServer, library: FakeLibrary
 ) -> None:
-    first, second = [v.video_no for v in library][:2]
+    first, second = ready(library)[:2]
     ids: list[Any] = [first, f"  {first} ", second, "", "   ", None, 42, first, "VI 1"]
     async with client_for(server) as client:
         results = await client.gather_transcriptions(ids)
@@ -143,7 +148,7 @@ async def test_duplicates_fetched_once_and_invalid_ids_fail(
 
 
 async def test_both_kinds_and_ordered_delivery(server: FakeServer, library: FakeLibrary) -> None:
-    ids = [v.video_no for v in library][:60]
+    ids = ready(library)[:60]
     async with (
         client_for(server) as client,
         client.fetch_transcriptions(
@@ -166,7 +171,7 @@ async def test_gathered_outcomes_follow_the_input_order_and_take_either_kind(
 ) -> None:
     # Answers come back in another order than asked (random latencies); the mapping
     # still iterates in input order, once per distinct job, and takes "audio" as a kind.
-    ids = [v.video_no for v in library][:12]
+    ids = ready(library)[:12]
     given = [*ids[:4], ids[1], *ids[4:], ids[0]]  # 14 inputs, 12 distinct
     async with (
         FakeServer(library, latency=Latency.uniform(0.0, 0.02), seed=3) as server,
@@ -196,7 +201,7 @@ async def test_ordered_outcomes_align_with_the_input_without_dedupe(
 ) -> None:
     # With the default dedupe, a repeated number has no outcome of its own (zip would
     # misalign); dedupe=False gives one outcome per input, in input order.
-    ids = [v.video_no for v in library][:5]
+    ids = ready(library)[:5]
     given = [*ids, ids[2]]
     async with client_for(server) as client:
         async with client.fetch_transcriptions(given, ordered=True) as batch:
@@ -212,7 +217,7 @@ async def test_jobs_given_as_pairs_share_one_concurrency(
 ) -> None:
     # Pairs and bare numbers mix: a pair is one job of its kind, whatever ``kind``
     # says; a bare number is one job per kind of the batch.
-    ids = [v.video_no for v in library][:40]
+    ids = ready(library)[:40]
     jobs: list[Any] = [(n, "audio") for n in ids[:20]]
     jobs += [(n, TranscriptKind.VISUAL) for n in ids[:20]]
     jobs += ids[20:]
@@ -243,7 +248,7 @@ async def test_jobs_given_as_pairs_share_one_concurrency(
 async def test_a_malformed_job_stops_the_batch_after_the_outcomes(
     server: FakeServer, library: FakeLibrary, job: tuple[Any, ...], message: str
 ) -> None:
-    numbers = [v.video_no for v in library][:3]
+    numbers = ready(library)[:3]
     async with client_for(server) as client:
         seen = []
         with pytest.raises(ValueError, match=message):
@@ -280,7 +285,7 @@ async def test_async_iterable_input_from_list_videos(
 
 
 async def test_account_error_halts_the_batch_once(library: FakeLibrary) -> None:
-    ids = [v.video_no for v in library]
+    ids = ready(library)
     async with FakeServer(library, api_keys={"sk-test-other": KeyState.ACTIVE}) as server:
         async with MemoriesClient(
             api_key="sk-test-wrong", base_url=server.url, retry=FAST
@@ -295,7 +300,7 @@ async def test_account_error_halts_the_batch_once(library: FakeLibrary) -> None:
 
 
 async def test_halt_delivers_finished_outcomes_first(library: FakeLibrary) -> None:
-    ids = [v.video_no for v in library][:200]
+    ids = ready(library)[:200]
     async with (
         FakeServer(
             library, latency=Latency.fixed(0.002), api_keys={"sk-test-poor": KeyState.ACTIVE}
@@ -316,7 +321,7 @@ async def test_halt_delivers_finished_outcomes_first(library: FakeLibrary) -> No
 
 
 async def test_events_and_stats(library: FakeLibrary) -> None:
-    ids = [v.video_no for v in library][:40]
+    ids = ready(library)[:40]
     target = ids[3]
     faults = [FaultRule(FaultKind.NETWORK_ABNORMAL, video_nos={target}, first_attempts=1)]
     events: list[BatchEvent] = []
@@ -340,7 +345,7 @@ async def test_events_and_stats(library: FakeLibrary) -> None:
 
 
 async def test_failures_are_events_too(library: FakeLibrary) -> None:
-    good, target = [v.video_no for v in library][:2]
+    good, target = ready(library)[:2]
     faults = [FaultRule(FaultKind.HTTP_500, video_nos={target})]
     events: list[BatchEvent] = []
     async with FakeServer(library, faults=faults) as server, client_for(server) as client:
@@ -360,7 +365,7 @@ async def test_failures_are_events_too(library: FakeLibrary) -> None:
 
 
 async def test_rate_limited_events(library: FakeLibrary) -> None:
-    ids = [v.video_no for v in library][:10]
+    ids = ready(library)[:10]
     faults = [FaultRule(FaultKind.RATE_LIMITED, video_nos={ids[0]}, first_attempts=2)]
     events: list[BatchEvent] = []
     async with FakeServer(library, faults=faults) as server, client_for(server) as client:
@@ -383,7 +388,7 @@ async def test_failing_event_callback_stops_the_batch(
         if event.type is EventType.SUCCEEDED:
             raise RuntimeError("subscriber failed")
 
-    ids = [v.video_no for v in library][:50]
+    ids = ready(library)[:50]
     async with client_for(server) as client:
         with pytest.raises(RuntimeError, match="subscriber failed"):
             async with client.fetch_transcriptions(ids, on_event=explode) as batch:
@@ -395,7 +400,7 @@ async def test_failing_event_callback_stops_the_batch(
 async def test_input_error_is_raised_after_the_outcomes(
     server: FakeServer, library: FakeLibrary
 ) -> None:
-    numbers = [v.video_no for v in library][:5]
+    numbers = ready(library)[:5]
 
     def source() -> Iterator[str]:
         yield from numbers
@@ -416,7 +421,7 @@ async def test_input_error_is_raised_after_the_outcomes(
 async def test_leaving_early_leaves_nothing_behind(
     server: FakeServer, library: FakeLibrary
 ) -> None:
-    ids = [v.video_no for v in library]
+    ids = ready(library)
     async with client_for(server) as client:
         async with client.fetch_transcriptions(ids, max_concurrency=16) as batch:
             async for _ in batch:
@@ -436,7 +441,7 @@ async def test_cancellation_at_random_points_leaves_nothing_behind(
     library: FakeLibrary, seed: int
 ) -> None:
     rng = random.Random(seed)
-    ids = [v.video_no for v in library]
+    ids = ready(library)
     async with FakeServer(
         library,
         latency=Latency.uniform(0.0, 0.004),
@@ -496,7 +501,7 @@ async def test_argument_errors_say_how_to_fix(
 
 @pytest.mark.realtime
 async def test_governor_converges_under_a_fixed_qps(library: FakeLibrary) -> None:
-    ids = [v.video_no for v in library][:240]
+    ids = ready(library)[:240]
     limits = RateLimits(qps=80)
     async with (
         FakeServer(library, rate_limits=limits) as server,
@@ -615,7 +620,7 @@ async def test_both_is_a_kind_of_every_batch_and_not_of_one_transcript(
     server: FakeServer, library: FakeLibrary
 ) -> None:
     # The command line's --kind both, in the library: visual then audio per number.
-    ids = [v.video_no for v in library][:3]
+    ids = ready(library)[:3]
     async with client_for(server) as client:
         async with client.fetch_transcriptions(ids, kind="both", ordered=True) as batch:
             jobs = [(o.video_no, o.kind) async for o in batch]

@@ -255,10 +255,28 @@ def test_all_lists_the_library(env: dict[str, str | None], tmp_path: Path) -> No
     assert result.exit_code == 0, result.output
     assert result.stderr == ""
     assert set(jsonl_pairs(out.read_bytes())) == {(n, "visual") for n in READY}
+    # Every status: the videos not ready are failures, never empty transcripts, and
+    # their statuses came with the listing (no lookup).
     every = tmp_path / "every.jsonl"
     result = invoke(["export", "--all", "--status", "any", "--out", str(every)], env)
-    assert result.exit_code == 0, result.output
-    assert len(jsonl_pairs(every.read_bytes())) == len(LIBRARY)
+    assert result.exit_code == 1, result.output
+    assert set(jsonl_pairs(every.read_bytes())) == {(n, "visual") for n in READY}
+    failures_file = tmp_path / "every.jsonl.failures.tsv"
+    failures = [x for x in failures_file.read_text().splitlines() if not x.startswith("#")]
+    codes = {line.split("\t")[0]: line.split("\t")[2] for line in failures}
+    expected = {
+        video.video_no: "processing_failed"
+        if video.status in {"PARSE_ERROR", "FAIL", "FAILED"}
+        else "not_ready"
+        for video in LIBRARY.videos()
+        if video.status != "PARSE"
+    }
+    assert codes == expected
+    # A rerun fetches them again, and nothing else.
+    again = invoke(["export", "--all", "--status", "any", "--out", str(every), "-q"], env)
+    assert again.exit_code == 1
+    lines = [x for x in failures_file.read_text().splitlines() if not x.startswith("#")]
+    assert len(lines) == 2 * len(expected)
 
 
 @pytest.mark.realtime

@@ -48,6 +48,8 @@ def test_help_examples_become_console_code_blocks() -> None:
         "   $ memories-async export --all --kind both --out library.jsonl --rate 1",
         "   $ memories-async export --ids ids.txt --format csv --out segments.csv",
         "   $ memories-async export --ids library.jsonl.failures.tsv --out library.jsonl",
+        "   $ memories-async export --ids uploaded.txt --wait --wait-timeout 3600 --out new.jsonl",
+        "   $ memories-async export --all --follow --interval 300 --out library.jsonl",
     ]
     assert "| Examples:" in lines
     # A \b paragraph of prose stays a line block.

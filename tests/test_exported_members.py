@@ -42,6 +42,7 @@ EXPECTED = {
     "MemoriesClient",
     "MemoriesError",
     "PermissionDeniedError",
+    "ProcessingFailedError",
     "RateGovernor",
     "RateLimitError",
     "RateStoreError",
@@ -53,7 +54,10 @@ EXPECTED = {
     "TransientAPIError",
     "TransportError",
     "Video",
+    "VideoNotFoundError",
+    "VideoNotReadyError",
     "VideoStatus",
+    "WaitTimeoutError",
     "__version__",
 }
 

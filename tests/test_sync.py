@@ -94,8 +94,8 @@ def client(server: FakeServer) -> Iterator[SyncMemoriesClient]:
 
 
 def _numbers(library: FakeLibrary) -> list[str]:
-    """Every video number but the last, whose transcription request hangs."""
-    return [video.video_no for video in library.videos()][:-1]
+    """Every video number in status PARSE but the last, whose transcription request hangs."""
+    return [video.video_no for video in library.videos()[:-1] if video.status == "PARSE"]
 
 
 def _hung(library: FakeLibrary) -> str:
@@ -123,6 +123,7 @@ def test_each_call_answers_as_the_async_client(
     assert video is not None
     assert video.video_no == number
     assert client.get_metadata("VI000000000000000000") is None
+    assert client.wait_until_ready(number, poll=0.01) == video
     assert client.list_unique_ids() == ("default",)
     with client.list_videos(page_size=3) as videos:
         assert isinstance(videos, SyncIterator)
@@ -142,6 +143,7 @@ def test_the_signatures_are_the_async_clients() -> None:
     for name in (
         "get_transcription",
         "get_metadata",
+        "wait_until_ready",
         "list_unique_ids",
         "list_videos",
         "fetch_transcriptions",

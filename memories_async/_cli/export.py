@@ -60,6 +60,7 @@ from .._sinks import (
     open_sink,
     same_path,
 )
+from .._wait import DEFAULT_POLL
 from .common import (
     DEMO_VIDEOS,
     Invocation,
@@ -79,6 +80,8 @@ from .exits import ExitCode, exit_codes
 from .options import argument, command, flag, group, option
 from .progress import ExportProgress, summary_table
 
+FOLLOW_INTERVAL = 60.0
+"""Seconds between two listings of ``--follow`` unless ``--interval`` says otherwise."""
 MAX_FAILURE_NOTES = 20
 """Failures printed one by one on stderr; the rest are only counted (and in the file)."""
 FORMATS = [fmt.value for fmt in ExportFormat]
@@ -103,7 +106,44 @@ class ExportOptions:
         "--status",
         metavar="STATUS",
         help="With --all: the status to list (default PARSE, the videos whose transcripts are"
-        " ready; 'any' lists every status).",
+        " ready, or with --wait 'any'; 'any' lists every status).",
+    )
+    follow: bool = flag(
+        "--follow",
+        help="With --all: keep the export current. List the library every --interval seconds"
+        " and export what is new, until interrupted (Ctrl-C or SIGTERM: exit 130, and a rerun"
+        " resumes). A video still processing is exported once listed as PARSE.",
+    )
+    interval: float | None = option(
+        "--interval",
+        type=click.FloatRange(min=0, min_open=True),
+        metavar="SECONDS",
+        default=None,
+        help=f"With --follow: seconds between two listings of the library (default"
+        f" {FOLLOW_INTERVAL:g}).",
+    )
+    wait: bool = flag(
+        "--wait",
+        help="Wait for videos still being processed: the ready ones are exported at once, the"
+        " others as each finishes (failed processing goes to the failures file as"
+        " 'processing_failed'). Without --wait they are failures ('not_ready') that a rerun"
+        " fetches again.",
+    )
+    wait_timeout: float | None = option(
+        "--wait-timeout",
+        type=click.FloatRange(min=0, min_open=True),
+        metavar="SECONDS",
+        help="With --wait: give up on a video still not ready after this long ('wait_timeout'"
+        " in the failures file). Default: no limit.",
+    )
+    poll: float = option(
+        "--poll",
+        type=click.FloatRange(min=0, min_open=True),
+        metavar="SECONDS",
+        default=DEFAULT_POLL,
+        show_default=True,
+        help="With --wait: how often the videos waited for are checked (together, one"
+        " list_videos request per 200; at most a quarter of the pacing).",
     )
     kind: str = option(
         "--kind",
@@ -213,7 +253,27 @@ class ExportOptions:
             )
         if self.status is not None and self.status.strip() == "":
             raise click.UsageError("--status must not be empty (use 'any' for every status)")
+        checked.check_waiting()
         return checked
+
+    def check_waiting(self) -> None:
+        """Raise :class:`click.UsageError` for ``--wait`` and ``--follow`` options that do
+        not go together (on checked options: ``--all`` implied by ``--demo`` is set)."""
+        if self.wait_timeout is not None and not self.wait:
+            raise click.UsageError("--wait-timeout only applies with --wait")
+        if self.interval is not None and not self.follow:
+            raise click.UsageError("--interval only applies with --follow")
+        if not self.follow:
+            return
+        if not self.all_videos:
+            raise click.UsageError("--follow needs --all: it follows the whole library")
+        if self.wait:
+            raise click.UsageError(
+                "give --follow or --wait, not both: --follow exports each video once a"
+                " listing shows it processed"
+            )
+        if self.to_stdout:
+            raise click.UsageError("--follow runs until stopped: pass --out to resume it")
 
 
 EXIT_MEANINGS = {
@@ -254,6 +314,8 @@ def export(ctx: click.Context, options: ExportOptions) -> None:
       memories-async export --all --kind both --out library.jsonl --rate 1
       memories-async export --ids ids.txt --format csv --out segments.csv
       memories-async export --ids library.jsonl.failures.tsv --out library.jsonl
+      memories-async export --ids uploaded.txt --wait --wait-timeout 3600 --out new.jsonl
+      memories-async export --all --follow --interval 300 --out library.jsonl
     """
     invocation = ctx.find_object(Invocation)
     job = _ExportJob(options.check(), argv=None if invocation is None else invocation.argv)
@@ -281,6 +343,8 @@ class _ExportJob:
     argv: tuple[str, ...] | None
     redact: Redactor = attrs.field(factory=Redactor)
     stats: ExportStats = attrs.field(factory=ExportStats)
+    statuses: dict[str, str] | None = None
+    """The statuses a library listing gave (``--all``): then none is looked up."""
     _failure_notes: int = 0
 
     @property
@@ -302,7 +366,7 @@ class _ExportJob:
     def status(self) -> str | None:
         """The status ``--all`` lists (``None``: every status)."""
         if self.options.status is None:
-            return VideoStatus.PARSE.value
+            return None if self.options.wait else VideoStatus.PARSE.value
         status = self.options.status.strip()
         return None if status.lower() == "any" else status
 
@@ -395,8 +459,13 @@ class _ExportJob:
             return None, lambda _client: aiter_stream_ids(stream, path)
         status, unique_id = self.status, self.options.service.account.unique_id
         passed_over = self.stats.passed_over
+        statuses = self.statuses = {}
         return None, lambda client: library_video_nos(
-            client, status=status, unique_id=unique_id, passed_over=passed_over
+            client,
+            status=status,
+            unique_id=unique_id,
+            passed_over=passed_over,
+            statuses=statuses,
         )
 
     def _note_resume(self, display: ExportProgress, sink: Sink) -> None:
@@ -440,6 +509,9 @@ class _ExportJob:
                 )
             client = await stack.enter_async_context(MemoriesClient(config=config))
             await check_rate_store(client)
+            if self.options.follow:
+                await self._follow(client, source, sink, failures, display)
+                return
             await export_to_sink(
                 client,
                 source(client),
@@ -451,7 +523,47 @@ class _ExportJob:
                 failures=failures,
                 on_progress=display.update,
                 on_failure=lambda record: self._note_failure(display, record, failures),
+                wait=self.options.wait,
+                wait_timeout=self.options.wait_timeout,
+                poll=self.options.poll,
+                statuses=self.statuses,
             )
+
+    async def _follow(
+        self,
+        client: MemoriesClient,
+        source: Callable[[MemoriesClient], AsyncIterator[IdItem]],
+        sink: Sink,
+        failures: FailureLog | None,
+        display: ExportProgress,
+    ) -> None:
+        """``--follow``: export the library, then what is new at every listing, until
+        cancelled (by a signal: see :func:`run_interruptible`)."""
+        interval = self.options.interval or FOLLOW_INTERVAL
+        stats = self.stats
+        while True:
+            stats.passed_over.clear()  # what this listing passes over, not every one's
+            stats.finished = None
+            before = stats.exported
+            await export_to_sink(
+                client,
+                source(client),
+                sink,
+                kinds=self.kinds,
+                max_concurrency=self.options.concurrency,
+                commit_interval=self.options.commit_interval,
+                stats=stats,
+                failures=failures,
+                on_progress=display.update,
+                on_failure=lambda record: self._note_failure(display, record, failures),
+                statuses=self.statuses,
+            )
+            if stats.exported > before:
+                display.note(
+                    f"following the library: {stats.exported - before} exported by this"
+                    f" listing, {stats.exported} in all; next listing in {interval:g}s"
+                )
+            await asyncio.sleep(interval)
 
     def _note_failure(
         self, display: ExportProgress, record: FailureRecord, failures: FailureLog | None

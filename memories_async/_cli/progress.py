@@ -65,6 +65,8 @@ def progress_figures(stats: ExportStats, /, now: float | None = None) -> str:
         parts.append(f"refused {stats.rate_limited}")
     if stats.skipped:
         parts.append(f"skipped {stats.skipped}")
+    if stats.waiting or stats.waited:
+        parts.append(f"waiting {stats.waiting} · waited {stats.waited}")
     return " · ".join(parts)
 
 
@@ -182,6 +184,13 @@ def summary_table(summary: Mapping[str, Any], /) -> Table:
     table.add_row("exported", f"{summary['exported']} ({summary['empty']} without segments)")
     table.add_row("skipped (already done)", str(summary["skipped"]))
     table.add_row("failed", str(summary["failed"]))
+    if summary.get("failed_not_ready") or summary.get("failed_processing"):
+        table.add_row(
+            "of which not ready / failed processing",
+            f"{summary['failed_not_ready']} / {summary['failed_processing']}",
+        )
+    if summary.get("waited"):
+        table.add_row("exported after waiting for processing", str(summary["waited"]))
     if summary.get("not_ready") or summary.get("processing_failed"):
         table.add_row(
             "not listed: not ready / failed processing",

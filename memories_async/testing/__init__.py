@@ -27,7 +27,9 @@ Typical use::
 pytest fixtures (``memories_fake_server``, ``memories_fake_server_factory`` of type
 :class:`FakeServerFactory`, ``memories_client``...) come from the plugin
 ``memories_async.testing._pytest_plugin``; :meth:`FakeService.answer` and
-:meth:`FakeService.fail` script one video's transcript or fault.
+:meth:`FakeService.fail` script one video's transcript or fault, and
+:meth:`FakeService.processing` and :meth:`FakeService.add_video` videos that finish
+processing, or arrive, after a while of the server's clock.
 
 The names are loaded on first use, so the pytest plugin, which imports this
 package at every pytest start, costs neither aiohttp's server nor the fake.

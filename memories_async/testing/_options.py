@@ -155,7 +155,11 @@ class FakeServerOptions:
     answers. ``latency`` is the mean delay in seconds, exact for ``"fixed"``, spread over
     ``[0, 2 * latency]`` for ``"uniform"``, long-tailed for ``"lognormal"``. ``fault_rate``
     is the probability that a request is faulted, with a kind drawn from ``fault_kinds``
-    (default: every kind but hangs and rate limiting). ``record_timeline`` (Python only)
+    (default: every kind but hangs and rate limiting). ``processing`` makes the generated
+    videos still processing finish one after another over that many seconds, and
+    ``arrivals`` uploads a new video every that many seconds (processed for
+    ``processing`` seconds, if given), both on the server's clock (see
+    :meth:`FakeService.processing`). ``record_timeline`` (Python only)
     records the rate limiter's decisions in :attr:`FakeStats.timeline`.
     """
 
@@ -257,6 +261,23 @@ class FakeServerOptions:
         converter=TranscriptShape,
     )
     extra_fields: bool = _flag("add unknown fields a client must ignore")
+    processing: float | None = _number(
+        None,
+        float,
+        low=0,
+        metavar="SECONDS",
+        help="the generated videos still processing (UNPARSE) finish one after another over"
+        " SECONDS, and each uploaded video (--arrivals) is processed for SECONDS",
+        default_text="never; uploads are ready at once",
+    )
+    arrivals: float | None = _number(
+        None,
+        float,
+        above=0,
+        metavar="SECONDS",
+        help="a new video is uploaded every SECONDS (listed first, numbers VI9...)",
+        default_text="none",
+    )
     record_timeline: bool = _option(
         False, _Spec("record the rate limiter's decisions", command_line=False)
     )

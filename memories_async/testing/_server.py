@@ -245,7 +245,7 @@ def build_fake_server(options: FakeServerOptions | None = None, /) -> FakeServer
     defaults (1000 generated videos, no limit, no latency, no fault).
     """
     options = FakeServerOptions() if options is None else options
-    return FakeServer(
+    server = FakeServer(
         options.library(),
         host=options.host,
         port=options.port,
@@ -258,6 +258,13 @@ def build_fake_server(options: FakeServerOptions | None = None, /) -> FakeServer
         seed=options.seed,
         record_timeline=options.record_timeline,
     )
+    if options.processing is not None:
+        pending = [video.video_no for video in server.library if video.status == "UNPARSE"]
+        for index, number in enumerate(pending):
+            server.processing(number, ready_after=options.processing * (index + 1) / len(pending))
+    if options.arrivals is not None:
+        server.upload_every(options.arrivals, processing=options.processing)
+    return server
 
 
 def run_fake_server(

@@ -1,6 +1,8 @@
 """The fake memories.ai service: an aiohttp application answering like the real one.
 
-Each request goes through the same steps, in this order:
+Each request goes through the same steps, in this order (after the changes of the
+library scripted by :meth:`FakeService.processing` and :meth:`FakeService.add_video`
+whose time has come are made):
 
 1. counted in :attr:`FakeService.stats` (endpoint, key, video number, in-flight);
 2. authenticated: a missing or unknown ``Authorization`` key is to be answered
@@ -37,6 +39,9 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
+import heapq
+import itertools
 import math
 import re
 import socket
@@ -52,7 +57,7 @@ from aiohttp import web
 from memories_async._models import TranscriptKind
 from memories_async.testing import _generate, _render
 from memories_async.testing._faults import FaultInjector
-from memories_async.testing._library import FakeLibrary, FakeSegment, FakeVideo
+from memories_async.testing._library import FakeLibrary, FakeSegment, FakeVideo, Generated
 from memories_async.testing._limiter import RateLimiter
 from memories_async.testing._settings import (
     TRANSCRIPTION_ENDPOINTS,
@@ -192,6 +197,9 @@ class FakeService:
         self._reseed()
         self._waiting: set[asyncio.Task[Any]] = set()
         self._closing = False
+        # Changes of the library due at a time of the clock: (due, order, change).
+        self._schedule: list[tuple[float, int, Callable[[], object]]] = []
+        self._order = itertools.count()
         self.app = self._build_app()
         """The :class:`aiohttp.web.Application` serving the endpoints."""
 
@@ -296,6 +304,107 @@ class FakeService:
         self._injector = self._injector.with_first(rule)
         return rule
 
+    def processing(self, video_no: str, /, *, ready_after: float, then: str = "PARSE") -> FakeVideo:
+        """Script a video still being processed: ``UNPARSE`` now, ``then`` after ``ready_after``.
+
+        The video (added to the ``library`` if absent, in namespace ``"default"``, with a
+        generated transcript) is put in status ``UNPARSE`` at once; the first request
+        that arrives ``ready_after`` seconds of the service's ``clock`` later or more
+        finds it in status ``then``: ``"PARSE"`` (its transcripts are served from then
+        on), or a failed status such as ``"PARSE_ERROR"``, ``"FAIL"`` or ``"FAILED"``.
+        ``ready_after=0`` makes the change on the next request. Returns the video as
+        now stored, e.g. ``server.processing("VI1", ready_after=2.0)``.
+        """
+        if not ready_after >= 0:
+            msg = f"'ready_after' must be >= 0 seconds, got {ready_after}"
+            raise ValueError(msg)
+        if not then:
+            msg = "'then' must be a status word such as 'PARSE' or 'PARSE_ERROR'"
+            raise ValueError(msg)
+        if video_no in self.library:
+            video = self.library.replace(video_no, status="UNPARSE")
+        else:
+            video = FakeVideo(video_no, status="UNPARSE", visual=Generated(self.seed))
+            self.library.add(video)
+
+        def finish() -> None:
+            if video_no in self.library:
+                self.library.replace(video_no, status=then)
+
+        self._at(ready_after, finish)
+        return video
+
+    def add_video(self, video: FakeVideo, /, *, after: float = 0.0) -> None:
+        """Add ``video`` to the ``library`` once ``after`` seconds of the service's clock passed.
+
+        A video uploaded while a client runs: the first request arriving ``after``
+        seconds later or more finds it listed (``after=0``: at once). Its
+        ``create_time`` is what the listing sorts it by, as given. Raises
+        :class:`ValueError` at once if its number is already in the library, and
+        when it is due if it was added there in the meantime.
+        """
+        if not after >= 0:
+            msg = f"'after' must be >= 0 seconds, got {after}"
+            raise ValueError(msg)
+        if video.video_no in self.library:
+            msg = f"video {video.video_no!r} is already in the library; use replace()"
+            raise ValueError(msg)
+        if after == 0:
+            self.library.add(video)
+            return
+        self._at(after, lambda: self.library.add(video))
+
+    def upload_every(self, seconds: float, /, *, processing: float | None = None) -> None:
+        """Upload a new video every ``seconds`` of the service's clock, for as long as it runs.
+
+        Each is newer than every video of the library (listed first), numbered
+        ``VI9`` and 17 digits from 1 on, with generated transcripts; it is ready at once,
+        or with ``processing`` in status ``UNPARSE`` for that many seconds. Uploads are
+        made as requests arrive: those due meanwhile all at once.
+        """
+        if not seconds > 0:
+            msg = f"'seconds' must be > 0, got {seconds}"
+            raise ValueError(msg)
+        counter = itertools.count(1)
+        newest = max((video.create_time for video in self.library), default=0)
+        marker = Generated(self.seed)
+
+        def upload(due: float) -> None:
+            number = next(counter)
+            video = FakeVideo(
+                f"VI9{number:017d}",
+                create_time=newest + 1000 * number,
+                visual=marker,
+                audio=marker,
+            )
+            if video.video_no not in self.library:
+                self.library.add(video)
+                if processing:
+                    self.processing(video.video_no, ready_after=processing)
+            self._at_time(due + seconds, functools.partial(upload, due + seconds))
+
+        start = self._clock() + seconds
+        self._at_time(start, functools.partial(upload, start))
+
+    @property
+    def scheduled(self) -> int:
+        """How many changes of :meth:`processing` and :meth:`add_video` are still to come."""
+        return len(self._schedule)
+
+    def _at(self, delay: float, change: Callable[[], object]) -> None:
+        self._at_time(self._clock() + delay, change)
+
+    def _at_time(self, due: float, change: Callable[[], object]) -> None:
+        heapq.heappush(self._schedule, (due, next(self._order), change))
+
+    def _apply_due(self) -> None:
+        """Make the scheduled changes whose time has come, in the order they are due."""
+        schedule = self._schedule
+        now = self._clock()
+        while schedule and schedule[0][0] <= now:
+            _due, _order, change = heapq.heappop(schedule)
+            change()
+
     def reset(self) -> None:
         """Zero the stats, refill the rate buckets, restart fault attempt counts and reseed.
 
@@ -349,6 +458,8 @@ class FakeService:
         return handle
 
     async def _handle(self, endpoint: Endpoint, request: web.Request) -> web.StreamResponse:
+        if self._schedule:
+            self._apply_due()
         stats = self.stats
         key = request.headers.get("Authorization", "")
         video_no = None if endpoint is Endpoint.LIST_VIDEOS else request.query.get("video_no")
