@@ -17,6 +17,7 @@ The names, stable and documented in the reference (``docs/reference/telemetry.md
   (one per page) / ``memories.get_metadata`` / ``memories.list_unique_ids``, with one
   ``CLIENT`` child span per HTTP attempt named by its method (``GET``, ``POST``) and
   the HTTP client semantic conventions' attributes;
+* ``memories.wait_until_ready`` for a wait, its polls (``memories.get_metadata``) under it;
 * ``memories.batch`` for a batch and ``memories.export`` for an export run. A batch's
   jobs are not its children: each job's operation span starts a trace of its own,
   linked to the batch span, so that a batch of a million videos makes a million small
@@ -38,6 +39,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from . import _protocol as protocol
 from ._errors import MemoriesError
+from ._models import VideoStatus
 from ._retry import OnRetry
 from ._transport import answer_data, log_attempt
 
@@ -79,6 +81,7 @@ KINDS: Final[Mapping[str, str]] = {
 
 BATCH_SPAN: Final = "memories.batch"
 EXPORT_SPAN: Final = "memories.export"
+WAIT_SPAN: Final = "memories.wait_until_ready"
 
 _JOB_LINKS: contextvars.ContextVar[tuple[Link, ...] | None] = contextvars.ContextVar(
     "memories_async_job_links", default=None
@@ -387,6 +390,31 @@ class Telemetry:
                 span.end()
 
         return job, start, close
+
+    def wait_span(self, video_no: str, *, timeout: float | None, poll: float) -> Any:
+        """A context manager: the span of a ``wait_until_ready``, current while it polls
+        (each poll is a ``memories.get_metadata`` span under it)."""
+        attributes: dict[str, Any] = {"memories.video_no": video_no, "memories.wait.poll": poll}
+        if timeout is not None:
+            attributes["memories.wait.timeout"] = timeout
+        return self.tracer.start_as_current_span(
+            WAIT_SPAN,
+            attributes=attributes,
+            record_exception=False,
+            set_status_on_exception=False,
+        )
+
+    def end_wait(self, span: Span, error: MemoriesError | None) -> None:
+        """Give a wait's span its outcome: the status it ended on, or its error."""
+        if error is None:
+            span.set_attribute("memories.status", VideoStatus.PARSE.value)
+            return
+        status = getattr(error, "status", None)
+        if isinstance(status, str):
+            span.set_attribute("memories.status", status)
+        span.set_attributes(_error_attributes(error))
+        span.record_exception(error)
+        span.set_status(self._trace.StatusCode.ERROR, type(error).__qualname__)
 
     def export_span(self, format: object, kinds: Sequence[Any]) -> Any:
         """A context manager: the span of an export run, current while it runs."""

@@ -310,13 +310,35 @@ async def wait_until_ready(
     timeout: float | None,  # noqa: ASYNC109 - a deadline for the whole wait
     poll: float,
 ) -> Video:
-    """:meth:`MemoriesClient.wait_until_ready`: ``get_metadata`` until ``PARSE``, backing off."""
+    """:meth:`MemoriesClient.wait_until_ready`: ``get_metadata`` until ``PARSE``, backing off,
+    in a ``memories.wait_until_ready`` span when the client's telemetry is on."""
     check_wait_settings(poll, timeout)
     number = check_video_no(video_no)
+    telemetry = client._observer()
+    if telemetry is None:
+        return await _poll_until_ready(client, number, unique_id, timeout, poll)
+    with telemetry.wait_span(number, timeout=timeout, poll=poll) as span:
+        try:
+            video = await _poll_until_ready(client, number, unique_id, timeout, poll)
+        except MemoriesError as exc:
+            telemetry.end_wait(span, exc)
+            raise
+        telemetry.end_wait(span, None)
+        return video
+
+
+async def _poll_until_ready(
+    client: MemoriesClient,
+    number: str,
+    unique_id: str | None,
+    timeout: float | None,  # noqa: ASYNC109 - a deadline for the whole wait
+    poll: float,
+) -> Video:
     interval = poll
     status = "unknown"
+    deadline = asyncio.timeout(timeout)
     try:
-        async with asyncio.timeout(timeout):
+        async with deadline:
             while True:
                 video = await client.get_metadata(number, unique_id=unique_id)
                 if video is None:
@@ -329,5 +351,6 @@ async def wait_until_ready(
                 await asyncio.sleep(interval)
                 interval = min(interval * 1.5, max(poll, MAX_BACKOFF))
     except TimeoutError:
-        assert timeout is not None
+        if timeout is None or not deadline.expired():
+            raise  # not the wait's deadline
         raise WaitTimeoutError(status, timeout=timeout, video_no=number) from None

@@ -29,7 +29,9 @@ from memories_async import (
     ConfigError,
     HTTPStatusError,
     MemoriesClient,
+    ProcessingFailedError,
     RetryPolicy,
+    VideoStatus,
     export_transcripts,
 )
 from memories_async.sync import SyncMemoriesClient
@@ -702,3 +704,39 @@ async def test_a_rate_limit_answer_with_retry_after_says_so_in_its_event(
     assert first.attributes["http.response.status_code"] == 429
     assert second.attributes is not None
     assert second.attributes["http.request.resend_count"] == 1
+
+
+@pytest.mark.asyncio
+async def test_a_wait_is_a_span_with_its_polls_under_it(
+    server: FakeServer, otel: Telemetry
+) -> None:
+    server.processing(OTHER, ready_after=0.05)
+    server.processing(THIRD, ready_after=0, then="FAILED")
+    async with client_of(server, otel) as client:
+        video = await client.wait_until_ready(OTHER, poll=0.01, timeout=30)
+        with pytest.raises(ProcessingFailedError):
+            await client.wait_until_ready(THIRD, poll=0.01)
+
+    assert video.status is VideoStatus.PARSE
+    ready, failed = otel.named("memories.wait_until_ready")
+    assert ready.attributes is not None
+    assert dict(ready.attributes) == {
+        "memories.video_no": OTHER,
+        "memories.wait.poll": 0.01,
+        "memories.wait.timeout": 30,
+        "memories.status": "PARSE",
+    }
+    assert ready.status.status_code is StatusCode.UNSET
+    polls = [
+        span
+        for span in otel.named("memories.get_metadata")
+        if span.parent is not None and span.parent.span_id == ready.context.span_id
+    ]
+    assert len(polls) >= 2  # UNPARSE at least once, then PARSE
+    assert failed.attributes is not None
+    assert failed.attributes["memories.status"] == "FAILED"
+    assert failed.attributes["error.type"] == "ProcessingFailedError"
+    assert "memories.wait.timeout" not in failed.attributes
+    assert failed.status.status_code is StatusCode.ERROR
+    (exception,) = failed.events
+    assert exception.name == "exception"

@@ -379,3 +379,17 @@ async def test_cancelling_wait_until_ready_leaves_nothing(
         await task
     assert [t for t in asyncio.all_tasks() if t.get_name().startswith("memories-async")] == []
     assert (await client.wait_until_ready(SPEECH)).video_no == SPEECH
+
+
+async def test_a_timeout_error_that_is_not_the_waits_own_passes_through(
+    client: MemoriesClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def times_out(*_args: object, **_kwargs: object) -> None:
+        raise TimeoutError("a deadline of the caller's")
+
+    monkeypatch.setattr(client, "get_metadata", times_out)
+    with pytest.raises(TimeoutError, match="a deadline of the caller's"):
+        await client.wait_until_ready(PENDING)
+    with pytest.raises(TimeoutError, match="a deadline of the caller's") as caught:
+        await client.wait_until_ready(PENDING, timeout=30)
+    assert not isinstance(caught.value, WaitTimeoutError)
