@@ -163,6 +163,61 @@ class FailureRecord:
     message: str
 
 
+HOLD_MAX: Final = 64
+"""The most listings of ``--follow`` that a pair failing again and again is passed over."""
+
+
+class HeldBack:
+    """The pairs that failed in a ``--follow`` run, passed over by the next listings.
+
+    A pair that failed ``n`` times is fetched again at the ``2 ** (n - 1)``-th listing
+    after its last failure (the next one, then every second, fourth, ... up to
+    :data:`HOLD_MAX`), so that a video that fails for good costs a few requests and
+    lines of the failures file an hour rather than one at every listing, while a
+    transient failure is retried at once. Only this run remembers them: a new run
+    fetches them all again.
+    """
+
+    __slots__ = ("_pairs", "held", "listing")
+
+    def __init__(self) -> None:
+        self._pairs: dict[tuple[str, TranscriptKind], tuple[int, int]] = {}
+        self.listing = 0
+        """The listing in progress (from 0); :meth:`next_listing` moves it on."""
+        self.held = 0
+        """The pairs passed over by the listing in progress."""
+
+    def failed(self, record: FailureRecord) -> None:
+        """Note a failure of this listing."""
+        key = (record.video_no, record.kind)
+        count = self._pairs.get(key, (0, 0))[0] + 1
+        self._pairs[key] = (count, self.listing + min(2 ** (count - 1), HOLD_MAX))
+
+    def next_listing(self) -> None:
+        self.listing += 1
+        self.held = 0
+
+    async def filter(
+        self, items: AsyncIterator[IdItem], kinds: Sequence[TranscriptKind]
+    ) -> AsyncIterator[IdItem]:
+        """``items`` without the pairs held back by this listing."""
+        pairs, listing = self._pairs, self.listing
+        async for item in items:
+            if not pairs:
+                yield item
+                continue
+            jobs = jobs_of(item, kinds)
+            if not any(job in pairs for job in jobs):
+                yield item
+                continue
+            for job in jobs:
+                held = pairs.get(job)
+                if held is not None and listing < held[1]:
+                    self.held += 1
+                else:
+                    yield job
+
+
 def count_pending(
     items: Iterable[IdItem], kinds: Sequence[TranscriptKind], sink: Sink, /
 ) -> tuple[int, int]:

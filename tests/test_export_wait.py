@@ -20,9 +20,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from memories_async import MemoriesClient, RetryPolicy, export_transcripts
+from memories_async import MemoriesClient, RetryPolicy, TranscriptKind, export_transcripts
+from memories_async._batch import jobs_of
 from memories_async._cli.app import cli
 from memories_async._cli.common import Invocation
+from memories_async._export import HOLD_MAX, FailureRecord, HeldBack
+from memories_async._ids import IdItem, aiter_numbers
 from memories_async.testing import (
     Endpoint,
     FakeLibrary,
@@ -30,6 +33,7 @@ from memories_async.testing import (
     FakeServer,
     FakeServerThread,
     FakeVideo,
+    FaultKind,
 )
 
 KEY = "sk-test-fake-WAIT-not-a-key-7"
@@ -309,3 +313,93 @@ def test_follow_needs_all_and_no_wait(server: FakeServer, tmp_path: Path) -> Non
     result = invoke(["export", "--all", "--follow"], server)
     assert result.exit_code == 2
     assert "--follow" in result.stderr
+
+
+# -- --follow: pairs that keep failing ---------------------------------------------------
+
+
+def failure(number: str, kind: TranscriptKind = TranscriptKind.VISUAL) -> FailureRecord:
+    return FailureRecord(number, kind, code="http_500", attempts=1, message="HTTP 500")
+
+
+async def listed(held: HeldBack, items: Sequence[IdItem]) -> list[IdItem]:
+    return [item async for item in held.filter(aiter_numbers(items), KINDS)]
+
+
+async def listed_pairs(held: HeldBack, items: Sequence[IdItem]) -> list[tuple[str, TranscriptKind]]:
+    return [job for item in await listed(held, items) for job in jobs_of(item, KINDS)]
+
+
+KINDS = (TranscriptKind.VISUAL, TranscriptKind.AUDIO)
+
+
+@pytest.mark.asyncio
+async def test_a_pair_that_keeps_failing_is_tried_at_ever_fewer_listings() -> None:
+    held = HeldBack()
+    tried: list[int] = []
+    for listing in range(40):
+        items = await listed_pairs(held, [READY[0], BROKEN[0]])
+        assert (READY[0], TranscriptKind.AUDIO) in items
+        if (BROKEN[0], TranscriptKind.AUDIO) in items:
+            tried.append(listing)
+            held.failed(failure(BROKEN[0], TranscriptKind.AUDIO))  # fails for good
+        held.next_listing()
+    # 1, 2, 4, 8, 16 listings after each failure.
+    assert tried == [0, 1, 3, 7, 15, 31]
+
+
+@pytest.mark.asyncio
+async def test_held_back_passes_over_only_the_failed_pairs() -> None:
+    held = HeldBack()
+    assert await listed(held, [READY[0], BROKEN[0]]) == [READY[0], BROKEN[0]]
+    held.failed(failure(BROKEN[0]))
+    held.failed(failure(BROKEN[0]))  # a second failure in one listing: held two listings
+    held.next_listing()
+    # The failed pair is held, the other kind of the same video is not.
+    assert await listed(held, [READY[0], BROKEN[0]]) == [
+        READY[0],
+        (BROKEN[0], TranscriptKind.AUDIO),
+    ]
+    assert held.held == 1
+    held.next_listing()
+    assert held.held == 0
+    assert await listed(held, [BROKEN[0]]) == [
+        (BROKEN[0], TranscriptKind.VISUAL),
+        (BROKEN[0], TranscriptKind.AUDIO),
+    ]
+    assert held.held == 0
+
+
+@pytest.mark.asyncio
+async def test_the_cap_on_holding_back() -> None:
+    held = HeldBack()
+    for _ in range(20):
+        held.failed(failure(BROKEN[0]))
+    tried = []
+    for listing in range(2 * HOLD_MAX + 1):
+        if (BROKEN[0], TranscriptKind.VISUAL) in await listed_pairs(held, [BROKEN[0]]):
+            tried.append(listing)
+            held.failed(failure(BROKEN[0]))
+        held.next_listing()
+    assert tried == [HOLD_MAX, 2 * HOLD_MAX]
+
+
+@pytest.mark.realtime
+def test_follow_holds_back_a_video_that_fails_for_good(server: FakeServer, tmp_path: Path) -> None:
+    server.fail(READY[0], FaultKind.HTTP_500)
+    out = tmp_path / "out.jsonl"
+    failures = tmp_path / "failures.tsv"
+    log = tmp_path / "stderr.log"
+    args = ["export", "--all", "--follow", "--interval", "0.01", "--attempts", "1"]
+    args += ["--out", str(out), "--failures", str(failures)]
+    process = start(server, args, log)
+    wait_until(lambda: server.stats.requests[Endpoint.LIST_VIDEOS] >= 20, process)
+    process.send_signal(signal.SIGTERM)
+    assert finish(process) == 130
+    listings = server.stats.requests[Endpoint.LIST_VIDEOS]
+    failed = [number for number, _code in failure_codes(failures) if number == READY[0]]
+    # Tried at listings 0, 1, 3, 7, 15 (and 31, ...): a handful, not one per listing.
+    assert 4 <= len(failed) <= 1 + listings.bit_length()
+    assert len(failed) < listings // 2
+    assert "that failed before held back for later listings" in log.read_text()
+    assert ledger_count(out) == len(READY) + len(LATER) + len(BROKEN) - 1

@@ -29,6 +29,7 @@ from .._errors import AccountError, AccountHaltedError, MemoriesError
 from .._export import (
     ExportStats,
     FailureRecord,
+    HeldBack,
     count_pending,
     describe_failure,
     error_message,
@@ -112,7 +113,8 @@ class ExportOptions:
         "--follow",
         help="With --all: keep the export current. List the library every --interval seconds"
         " and export what is new, until interrupted (Ctrl-C or SIGTERM: exit 130, and a rerun"
-        " resumes). A video still processing is exported once listed as PARSE.",
+        " resumes). A video still processing is exported once listed as PARSE; a transcript"
+        " that keeps failing is tried again at ever fewer listings (up to every 64th).",
     )
     interval: float | None = option(
         "--interval",
@@ -541,13 +543,19 @@ class _ExportJob:
         cancelled (by a signal: see :func:`run_interruptible`)."""
         interval = self.options.interval or FOLLOW_INTERVAL
         stats = self.stats
+        held = HeldBack()
+
+        def on_failure(record: FailureRecord) -> None:
+            held.failed(record)
+            self._note_failure(display, record, failures)
+
         while True:
             stats.passed_over.clear()  # what this listing passes over, not every one's
             stats.finished = None
             before = stats.exported
             await export_to_sink(
                 client,
-                source(client),
+                held.filter(source(client), self.kinds),
                 sink,
                 kinds=self.kinds,
                 max_concurrency=self.options.concurrency,
@@ -555,14 +563,20 @@ class _ExportJob:
                 stats=stats,
                 failures=failures,
                 on_progress=display.update,
-                on_failure=lambda record: self._note_failure(display, record, failures),
+                on_failure=on_failure,
                 statuses=self.statuses,
             )
-            if stats.exported > before:
+            if stats.exported > before or held.held:
+                passed = (
+                    f", {held.held} that failed before held back for later listings"
+                    if held.held
+                    else ""
+                )
                 display.note(
                     f"following the library: {stats.exported - before} exported by this"
-                    f" listing, {stats.exported} in all; next listing in {interval:g}s"
+                    f" listing{passed}, {stats.exported} in all; next listing in {interval:g}s"
                 )
+            held.next_listing()
             await asyncio.sleep(interval)
 
     def _note_failure(
