@@ -12,10 +12,17 @@ Variants, each in a fresh process, interleaved ``--repeat`` times in rotating or
 
 ``blocked``
     ``opentelemetry`` cannot be imported (as without the ``otel`` extra).
+``imported``
+    ``opentelemetry.trace`` imported (as an application that uses OpenTelemetry has it),
+    the client's telemetry switched off by hand: the uninstrumented client in the same
+    process, the baseline of the target.
+``before`` (with ``--before TREE``)
+    ``opentelemetry.trace`` imported, the package taken from ``TREE``: a checkout of
+    the client before it had telemetry (``git worktree add /tmp/before 9ffca9e``).
 ``api``
-    ``opentelemetry-api`` importable, no tracer or meter provider configured: the
-    client must decide that telemetry is off and cost nothing (the target: within 2 %
-    of ``blocked``).
+    ``opentelemetry-api`` imported, no tracer or meter provider configured: the client
+    must decide that telemetry is off and cost nothing (the target: within 2 % of
+    ``imported``).
 ``sdk``
     the OpenTelemetry SDK configured: a tracer provider whose batch span processor
     exports to an exporter that drops the spans, and a meter provider with an
@@ -41,7 +48,7 @@ from typing import Any
 import payloads
 import procs
 
-VARIANTS = ("blocked", "api", "sdk")
+VARIANTS = ("blocked", "imported", "api", "sdk")
 KEY = os.environ.get("MEMORIES_API_KEY", "sk-test-fake-key")
 HERE = Path(__file__).resolve().parent
 
@@ -53,6 +60,16 @@ def _setup(variant: str) -> Any:
         return None
     import opentelemetry.trace  # noqa: F401 - imported, as an application would have it
 
+    if variant == "before":
+        # The package of another tree (a checkout of the release before telemetry).
+        sys.path.insert(0, os.environ["MEMORIES_BENCH_BEFORE"])
+        return None
+
+    if variant == "imported":
+        from memories_async import _client
+
+        _client.resolve = lambda *_providers: None  # type: ignore[assignment]
+        return None
     if variant == "api":
         return None
     from opentelemetry import metrics, trace
@@ -94,7 +111,10 @@ def _child(args: argparse.Namespace) -> None:
     reader = _setup(args.variant)
     import aiohttp  # noqa: F401 - imported before the measured loop
 
-    import memories_async  # noqa: F401
+    import memories_async
+
+    # The package loads its modules on first use: load them before the measured loop.
+    assert memories_async.MemoriesClient is not None
 
     ids = payloads.video_nos(args.count)
     cpu = time.process_time()
@@ -104,7 +124,8 @@ def _child(args: argparse.Namespace) -> None:
     cpu = time.process_time() - cpu
     telemetry = "opentelemetry" in sys.modules and sys.modules["opentelemetry"] is not None
     print(json.dumps({"variant": args.variant, "done": done, "cpu_us": cpu / done * 1e6,
-                      "opentelemetry": telemetry}))  # fmt: skip
+                      "opentelemetry": telemetry,
+                      "package": memories_async.__file__}))  # fmt: skip
 
 
 def _run(args: argparse.Namespace, url: str, variants: list[str]) -> dict[str, list[float]]:
@@ -121,6 +142,9 @@ def _run(args: argparse.Namespace, url: str, variants: list[str]) -> dict[str, l
                 text=True,
             ).stdout  # fmt: skip
             record: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+            before = os.environ.get("MEMORIES_BENCH_BEFORE")
+            if variant == "before" and not record["package"].startswith(str(before)):
+                raise RuntimeError(f"'before' imported {record['package']}, not from {before}")
             if record["done"] != args.count:
                 raise RuntimeError(f"{variant}: {record['done']} of {args.count} fetched")
             results[variant].append(record["cpu_us"])
@@ -137,11 +161,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--variant", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--before", type=Path, help="a tree holding the package before telemetry: adds 'before'"
+    )
     args = parser.parse_args(argv)
     if args.variant:
         _child(args)
         return 0
     variants = [v for v in args.variants.split(",") if v]
+    if args.before is not None:
+        os.environ["MEMORIES_BENCH_BEFORE"] = str(args.before.resolve())
+        variants = ["before", *(v for v in variants if v != "before")]
+    elif "before" in variants:
+        parser.error("the variant 'before' needs --before TREE")
     server = [sys.executable, str(HERE / "fake_server.py"), "--videos", str(args.count),
               "--segments", str(args.segments)]  # fmt: skip
     with contextlib.ExitStack() as stack:
