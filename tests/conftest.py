@@ -18,8 +18,9 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -340,3 +341,43 @@ def redis_factory(
     finally:
         for server in started:
             server.stop()
+
+
+# -- the command line in a process of its own -------------------------------------------
+
+GIVE_UP = 120.0
+"""Seconds a test waits for a process: only to turn a hang into a failure, never reached."""
+
+
+def start_cli(url: str, key: str, args: Sequence[str], log: Path) -> subprocess.Popen[bytes]:
+    """``memories-async ARGS`` in a process of its own against the service at ``url``, its
+    stdout and stderr appended to ``log``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEMORIES_")}
+    env.update(MEMORIES_API_KEY=key, MEMORIES_BASE_URL=url)
+    with log.open("ab") as stderr:
+        return subprocess.Popen(
+            [sys.executable, "-m", "memories_async._cli", *args],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=stderr,
+            stderr=stderr,
+        )
+
+
+def wait_until(condition: Callable[[], bool], process: subprocess.Popen[bytes]) -> None:
+    """Return once ``condition()`` holds; fail if ``process`` ends first."""
+    deadline = time.monotonic() + GIVE_UP
+    while not condition():
+        assert process.poll() is None, "the export ended before the condition held"
+        assert time.monotonic() < deadline, "the export made no progress"
+        time.sleep(0.005)
+
+
+def finish(process: subprocess.Popen[bytes]) -> int:
+    """The exit status of ``process`` (killed if it does not end in time)."""
+    try:
+        return process.wait(timeout=GIVE_UP)
+    finally:
+        if process.poll() is None:  # pragma: no cover - only when a test fails
+            process.kill()
+            process.wait()

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -35,6 +35,8 @@ from memories_async.testing import (
     Latency,
 )
 
+from .conftest import GIVE_UP, finish, start_cli, wait_until
+
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
 KEY = "sk-mavi-fake-Qm4t-SIGNALS-v8Lx2"
@@ -42,7 +44,6 @@ LIBRARY = FakeLibrary.generate(80, seed=21)
 IDS = sorted(video.video_no for video in LIBRARY.videos(status="PARSE"))[:60]
 KINDS = ("visual", "audio")
 PAIRS = {(number, kind) for number in IDS for kind in KINDS}
-GIVE_UP = 120.0  # seconds: only to turn a hang into a failure, never reached normally
 
 
 @pytest.fixture(scope="module")
@@ -66,33 +67,7 @@ def ids_file(tmp_path: Path) -> Path:
 
 
 def start(server: FakeServer, args: Sequence[str], log: Path) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MEMORIES_")}
-    env.update(MEMORIES_API_KEY=KEY, MEMORIES_BASE_URL=server.url)
-    with log.open("ab") as stderr:
-        return subprocess.Popen(
-            [sys.executable, "-m", "memories_async._cli", *args],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=stderr,
-            stderr=stderr,
-        )
-
-
-def wait_until(condition: Callable[[], bool], process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + GIVE_UP
-    while not condition():
-        assert process.poll() is None, "the export ended before the condition held"
-        assert time.monotonic() < deadline, "the export made no progress"
-        time.sleep(0.005)
-
-
-def finish(process: subprocess.Popen[bytes]) -> int:
-    try:
-        return process.wait(timeout=GIVE_UP)
-    finally:
-        if process.poll() is None:  # pragma: no cover - only when a test fails
-            process.kill()
-            process.wait()
+    return start_cli(server.url, KEY, args, log)
 
 
 def ledger_entries(out: Path) -> list[tuple[int, str, str]]:

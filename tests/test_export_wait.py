@@ -8,13 +8,10 @@ depend on how fast the machine is.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
-import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -36,8 +33,9 @@ from memories_async.testing import (
     FaultKind,
 )
 
+from .conftest import finish, start_cli, wait_until
+
 KEY = "sk-test-fake-WAIT-not-a-key-7"
-GIVE_UP = 120.0  # seconds: only to turn a hang into a failure, never reached normally
 WORDS = [FakeSegment(0, 3, " it is ready")]
 READY = [f"VI80000000000000{i:04d}" for i in range(8)]
 LATER = [f"VI81000000000000{i:04d}" for i in range(12)]
@@ -205,33 +203,7 @@ def test_all_with_wait_lists_every_status_and_waits(server: FakeServer, tmp_path
 
 
 def start(server: FakeServer, args: Sequence[str], log: Path) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MEMORIES_")}
-    env.update(MEMORIES_API_KEY=KEY, MEMORIES_BASE_URL=server.url)
-    with log.open("ab") as stderr:
-        return subprocess.Popen(
-            [sys.executable, "-m", "memories_async._cli", *args],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=stderr,
-            stderr=stderr,
-        )
-
-
-def wait_until(condition: Callable[[], bool], process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + GIVE_UP
-    while not condition():
-        assert process.poll() is None, "the export ended before the condition held"
-        assert time.monotonic() < deadline, "the export made no progress"
-        time.sleep(0.005)
-
-
-def finish(process: subprocess.Popen[bytes]) -> int:
-    try:
-        return process.wait(timeout=GIVE_UP)
-    finally:
-        if process.poll() is None:  # pragma: no cover - only when a test fails
-            process.kill()
-            process.wait()
+    return start_cli(server.url, KEY, args, log)
 
 
 def ledger_count(out: Path) -> int:
