@@ -24,7 +24,7 @@ from click.testing import CliRunner, Result
 
 from memories_async import MemoriesClient, TranscriptKind, __version__, read_id_file
 from memories_async._cli.app import cli, main
-from memories_async._cli.common import Invocation
+from memories_async._cli.common import DEMO_SEED, Invocation
 from memories_async._cli.export import passed_over_line
 from memories_async._cli.progress import ExportProgress
 from memories_async._export import ExportStats
@@ -340,6 +340,25 @@ def test_demo_needs_no_key_nor_server(tmp_path: Path) -> None:
     stdout_run = invoke(["export", "--demo", "3", "-q"], env)
     assert stdout_run.exit_code == 0, stdout_run.output
     assert len(jsonl_pairs(stdout_run.stdout_bytes)) >= 1
+
+
+@pytest.mark.realtime
+def test_the_demo_of_wait_has_videos_that_finish_processing(tmp_path: Path) -> None:
+    library = FakeLibrary.generate(40, seed=DEMO_SEED)
+    pending = [video.video_no for video in library if video.status == "UNPARSE"]
+    ready = [video.video_no for video in library if video.status == "PARSE"]
+    assert pending  # the demo's library has videos to wait for
+    out = tmp_path / "waited.jsonl"
+    env: dict[str, str | None] = {"MEMORIES_API_KEY": None, "MEMORIES_BASE_URL": None}
+    args = ["export", "--demo", "40", "--wait", "--poll", "0.2", "--out", str(out)]
+    result = invoke([*args, "--json-summary", "--failures", str(tmp_path / "f.tsv")], env)
+    assert result.exit_code == 1, result.output  # the videos whose processing failed
+    assert f"its {len(pending)} videos still processing finish over the next" in result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["waited"] == len(pending)
+    assert summary["exported"] == len(ready) + len(pending)
+    assert summary["failed"] == len(library) - len(ready) - len(pending)
+    assert Counter(n for n, _ in jsonl_pairs(out.read_bytes())) == Counter([*ready, *pending])
 
 
 # -- resume and failures ---------------------------------------------------------------------

@@ -53,6 +53,11 @@ if TYPE_CHECKING:
 DEMO_VIDEOS = 200
 """Videos in the fake library of ``--demo`` when no number is given."""
 DEMO_SEED = 2025
+DEMO_PROCESSING = 5.0
+"""Seconds over which the videos of ``export --demo --wait`` still processing finish (and
+for which each video uploaded under ``--demo --follow`` is processed)."""
+DEMO_ARRIVALS = 2.0
+"""Seconds between two uploads of new videos to the fake service of ``--demo --follow``."""
 
 
 @attrs.frozen
@@ -250,16 +255,29 @@ def client_config(*, api_key_file: str | None, missing_key: str, **settings: Any
         ) from None
 
 
-def demo_server(videos: int) -> FakeServer:
-    """The fake service of ``--demo``: a generated library, some latency and a few faults."""
-    from ..testing import FakeLibrary, FakeServer, FaultRule, Latency
+def demo_server(
+    videos: int, *, processing: float | None = None, arrivals: float | None = None
+) -> FakeServer:
+    """The fake service of ``--demo``: a generated library, some latency and a few faults.
 
-    return FakeServer(
+    With ``processing``, its videos still processing finish one after another over that
+    many seconds; with ``arrivals``, a new video is uploaded every that many seconds
+    (processed for ``processing`` seconds).
+    """
+    from ..testing import FakeLibrary, FakeServer, FaultRule, Latency
+    from ..testing._server import finish_processing
+
+    server = FakeServer(
         FakeLibrary.generate(videos, seed=DEMO_SEED),
         latency=Latency.uniform(0.02, 0.2),
         faults=[FaultRule.random(0.04)],
         seed=DEMO_SEED,
     )
+    if processing is not None:
+        finish_processing(server, over=processing)
+    if arrivals is not None:
+        server.upload_every(arrivals, processing=processing)
+    return server
 
 
 @contextlib.contextmanager

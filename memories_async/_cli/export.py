@@ -63,6 +63,8 @@ from .._sinks import (
 )
 from .._wait import DEFAULT_POLL
 from .common import (
+    DEMO_ARRIVALS,
+    DEMO_PROCESSING,
     DEMO_VIDEOS,
     Invocation,
     ServiceOptions,
@@ -216,7 +218,10 @@ class ExportOptions:
         flag_value=DEMO_VIDEOS,
         metavar="[N]",
         help=f"Export from a built-in fake service with N generated videos (default"
-        f" {DEMO_VIDEOS}), with some latency and faults; no key needed. Without ids, --all.",
+        f" {DEMO_VIDEOS}), with some latency and faults; no key needed. Without ids, --all."
+        f" With --wait or --follow its videos still processing finish over"
+        f" {DEMO_PROCESSING:g}s, and with --follow a new video is uploaded every"
+        f" {DEMO_ARRIVALS:g}s.",
     )
 
     @property
@@ -502,13 +507,24 @@ class _ExportJob:
         """Start the demo service if asked, then the client, and export."""
         async with contextlib.AsyncExitStack() as stack:
             if config is None:
-                assert self.options.demo is not None
-                server = await stack.enter_async_context(demo_server(self.options.demo))
-                config = self.options.service.config(rate=self.options.rate, demo=server)
-                self.redact.add(config.api_key)
-                display.note(
-                    f"demo: a fake service with {self.options.demo} videos at {server.url}"
+                options = self.options
+                assert options.demo is not None
+                # What --wait and --follow are for: videos that finish, and new ones.
+                processing = DEMO_PROCESSING if options.wait or options.follow else None
+                arrivals = DEMO_ARRIVALS if options.follow else None
+                server = await stack.enter_async_context(
+                    demo_server(options.demo, processing=processing, arrivals=arrivals)
                 )
+                config = options.service.config(rate=options.rate, demo=server)
+                self.redact.add(config.api_key)
+                display.note(f"demo: a fake service with {options.demo} videos at {server.url}")
+                if processing is not None:
+                    pending = sum(video.status == "UNPARSE" for video in server.library)
+                    uploads = f"; a new video is uploaded every {arrivals:g}s" if arrivals else ""
+                    display.note(
+                        f"demo: its {pending} videos still processing finish over the next"
+                        f" {processing:g}s{uploads}"
+                    )
             client = await stack.enter_async_context(MemoriesClient(config=config))
             await check_rate_store(client)
             if self.options.follow:

@@ -238,6 +238,15 @@ class FakeServerThread:
         return f"<FakeServerThread {self.server!r}>"
 
 
+def finish_processing(server: FakeServer, /, *, over: float) -> int:
+    """Make the videos of ``server``'s library still processing (``UNPARSE``) finish one
+    after another, evenly, over the next ``over`` seconds of its clock; returns how many."""
+    pending = [video.video_no for video in server.library if video.status == "UNPARSE"]
+    for index, number in enumerate(pending):
+        server.processing(number, ready_after=over * (index + 1) / len(pending))
+    return len(pending)
+
+
 def build_fake_server(options: FakeServerOptions | None = None, /) -> FakeServer:
     """Build (without starting) a :class:`FakeServer` from plain :class:`FakeServerOptions`.
 
@@ -259,9 +268,7 @@ def build_fake_server(options: FakeServerOptions | None = None, /) -> FakeServer
         record_timeline=options.record_timeline,
     )
     if options.processing is not None:
-        pending = [video.video_no for video in server.library if video.status == "UNPARSE"]
-        for index, number in enumerate(pending):
-            server.processing(number, ready_after=options.processing * (index + 1) / len(pending))
+        finish_processing(server, over=options.processing)
     if options.arrivals is not None:
         server.upload_every(options.arrivals, processing=options.processing)
     return server
