@@ -30,7 +30,7 @@ from ._ratestore import open_rate_store, quota_key
 from ._retry import OnRetry, Retrying
 from ._telemetry import Telemetry, resolve
 from ._transport import Transport, answer_data, log_attempt, new_session
-from ._wait import DEFAULT_POLL, Readiness, wait_until_ready
+from ._wait import DEFAULT_POLL, PollPacer, Readiness, wait_until_ready
 
 if TYPE_CHECKING:
     from opentelemetry.metrics import MeterProvider
@@ -157,6 +157,8 @@ class MemoriesClient:
         """The client whose session, governor and account state this one uses: itself,
         or for a view of :meth:`with_options`, the client it was made from."""
         self._fatal: AccountError | None = None
+        self._poll_pacer = PollPacer()
+        """The turns of the status checks of this client and its views (see ``_wait``)."""
         self._caption_path = False
         self._pool_warned = False
         self._headers = protocol.build_headers(
@@ -239,6 +241,7 @@ class MemoriesClient:
         config = self._config.replace(**{k: v for k, v in given.items() if v is not None})
         view = MemoriesClient(config=config, session=self._session, governor=self.governor)
         view._root = self._root  # whose telemetry the view's calls emit too
+        view._poll_pacer = self._poll_pacer
         return view
 
     async def __aenter__(self) -> Self:
@@ -596,8 +599,10 @@ class MemoriesClient:
         Checks the status with :meth:`get_metadata` (whose quota is the lowest of the
         API, about 1 QPS) every ``poll`` seconds at first, then less and less often (by
         half as long again each time, up to a minute), every check going through the
-        client's rate governor. Raises :class:`ProcessingFailedError` (naming the status)
-        when the processing fails, :class:`VideoNotFoundError` for an unknown number, and
+        client's rate governor; the checks of all its waits and batches together take at
+        most a quarter of its pace, so many waits at once take turns. Raises
+        :class:`ProcessingFailedError` (naming the status) when the processing fails,
+        :class:`VideoNotFoundError` for an unknown number, and
         :class:`WaitTimeoutError` once ``timeout`` seconds have passed (``None``: no
         limit). Cancelling it leaves nothing behind. For many videos, a batch's
         ``wait=True`` is cheaper (see :meth:`fetch_transcriptions`).

@@ -26,7 +26,9 @@ lookups are: at most :data:`POLL_SHARE` of the governor's pacing, leaving the re
 transcripts. Every request goes through the client's one governor, which paces against
 the account's quota.
 
-:func:`wait_until_ready` waits for one video with ``get_metadata``, backing off.
+:func:`wait_until_ready` waits for one video with ``get_metadata``, backing off. One
+:class:`PollPacer` per client gives the turns of all these checks, the batches' and the
+waits' together.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ from ._protocol import MAX_PAGE_SIZE, check_video_no
 
 if TYPE_CHECKING:
     from ._client import MemoriesClient
+    from ._governor import RateGovernor
     from ._models import Video
 
 logger = logging.getLogger("memories_async")
@@ -74,6 +77,30 @@ MAX_BACKOFF: Final = 60.0
 def is_failed(status: str, /) -> bool:
     """Whether ``status`` says that the video's processing failed."""
     return status.upper() in FAILED_STATUSES
+
+
+class PollPacer:
+    """The turns of one client's status checks: batch lookups and polls, and the checks of
+    :func:`wait_until_ready`, together at most :data:`POLL_SHARE` of its governor's pace
+    (none without a rate), however many batches and waits ask. So polling never takes
+    more than a quarter of the requests, and many waits at once cost what one does."""
+
+    __slots__ = ("_free_at",)
+
+    def __init__(self) -> None:
+        self._free_at = -math.inf
+
+    async def turn(self, governor: RateGovernor) -> None:
+        """Wait for the next check's turn."""
+        rate = governor.rate
+        if rate is None:
+            return
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        start = max(now, self._free_at)
+        self._free_at = start + 1.0 / (POLL_SHARE * rate)
+        if start > now:
+            await asyncio.sleep(start - now)
 
 
 async def lookup_statuses(
@@ -146,20 +173,11 @@ class Readiness:
         self._parked: dict[str, list[asyncio.Future[None]]] = {}
         self._last: dict[str, str] = {}
         self._poller: asyncio.Task[None] | None = None
-        self._free_at = -math.inf
 
     async def _pace(self) -> None:
-        """Wait for the next lookup's turn: lookups take at most :data:`POLL_SHARE` of the
-        governor's pacing (none without a rate), and so leave the rest to transcripts."""
-        loop = asyncio.get_running_loop()
-        rate = self.client.governor.rate
-        now = loop.time()
-        if rate is None:
-            return
-        start = max(now, self._free_at)
-        self._free_at = start + 1.0 / (POLL_SHARE * rate)
-        if start > now:
-            await asyncio.sleep(start - now)
+        """Wait for the next lookup's turn (see :class:`PollPacer`), leaving the rest of
+        the governor's pace to transcripts."""
+        await self.client._poll_pacer.turn(self.client.governor)
 
     def known_pending(self, video_no: str, /) -> bool:
         """Whether a listing said that ``video_no`` is not ready (then its empty answer
@@ -340,6 +358,7 @@ async def _poll_until_ready(
     try:
         async with deadline:
             while True:
+                await client._poll_pacer.turn(client.governor)
                 video = await client.get_metadata(number, unique_id=unique_id)
                 if video is None:
                     raise VideoNotFoundError(video_no=number)

@@ -393,3 +393,29 @@ async def test_a_timeout_error_that_is_not_the_waits_own_passes_through(
     with pytest.raises(TimeoutError, match="a deadline of the caller's") as caught:
         await client.wait_until_ready(PENDING, timeout=30)
     assert not isinstance(caught.value, WaitTimeoutError)
+
+
+async def test_many_waits_at_once_poll_within_the_share_of_one() -> None:
+    # Twenty waits polling every 10 ms would send hundreds of get_metadata requests a
+    # second; together they take turns, at most a quarter of the client's pace (40 QPS),
+    # as a batch's lookups do, and leave the rest to transcripts.
+    pending = numbers(20)
+    async with FakeServer(library()) as server:
+        for number in pending:
+            server.processing(number, ready_after=1.0)
+        loop = asyncio.get_running_loop()
+        async with MemoriesClient(
+            api_key=server.api_key, base_url=server.url, rate=40.0, retry=RetryPolicy(backoff=False)
+        ) as client:
+            view = client.with_options(timeout=30)  # a view takes its turns with its client
+            started = loop.time()
+            videos = await asyncio.gather(
+                *(
+                    (view if i % 2 else client).wait_until_ready(number, poll=0.01)
+                    for i, number in enumerate(pending)
+                )
+            )
+            elapsed = loop.time() - started
+    assert [video.video_no for video in videos] == pending
+    checks = server.stats.requests[Endpoint.GET_METADATA]
+    assert len(pending) <= checks <= 1 + POLL_SHARE * 40.0 * elapsed
