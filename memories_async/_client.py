@@ -335,7 +335,7 @@ class MemoriesClient:
         try:
             data, attempts = await self._call(self._get(endpoint, params, number), on_retry)
         except HTTPStatusError as exc:
-            if exc.status != 404 or endpoint != protocol.VIDEO_TRANSCRIPTION:
+            if not protocol.falls_back_to_caption(exc):
                 raise
             # The newest API names the visual endpoint get_video_caption.
             caption_request = self._get(protocol.VIDEO_CAPTION, params, number)

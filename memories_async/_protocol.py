@@ -23,6 +23,7 @@ from ._errors import (
     DecodeError,
     HTTPStatusError,
     InvalidVideoNumberError,
+    MemoriesError,
     api_error,
 )
 from ._models import TranscriptKind
@@ -90,6 +91,12 @@ def check_video_no(video_no: object, /) -> str:
 def is_public(video_no: str, /) -> bool:
     """Whether ``video_no`` names a public-library video (``PI-…``)."""
     return video_no.startswith(PUBLIC_PREFIX)
+
+
+def falls_back_to_caption(error: MemoriesError, /) -> bool:
+    """Whether ``error`` is the HTTP 404 of the older visual endpoint name, which the client
+    answers by asking the newer one (``get_video_caption``): no failure of the fetch."""
+    return error.endpoint == VIDEO_TRANSCRIPTION and getattr(error, "status", None) == 404
 
 
 def transcription_endpoint(kind: TranscriptKind, *, public: bool, caption: bool = False) -> str:

@@ -309,7 +309,8 @@ class Telemetry:
                 )
                 span.record_exception(exc)
                 span.set_status(self._trace.StatusCode.ERROR, type(exc).__qualname__)
-                if self.instruments is not None and kind is not None and not _falls_back(exc):
+                counted = kind is not None and not protocol.falls_back_to_caption(exc)
+                if self.instruments is not None and counted:
                     failed = {"memories.kind": kind, **_error_attributes(exc)}
                     self.instruments.failed.add(1, failed)
                 raise
@@ -565,9 +566,3 @@ class _Call:
             self._span.add_event("memories.retry", event)
         if self._on_retry is not None:
             self._on_retry(error, number, wait)
-
-
-def _falls_back(error: MemoriesError) -> bool:
-    """Whether the client answers ``error`` with its fallback to the newer endpoint
-    name, so that it is no failure of the fetch."""
-    return error.endpoint == protocol.VIDEO_TRANSCRIPTION and getattr(error, "status", 0) == 404
